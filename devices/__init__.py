@@ -1,0 +1,25 @@
+"""ophyd-async devices of a rig (drivers live in ``ionrig.devices.drivers``)."""
+
+from ._camera import Camera, CameraDriver
+from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
+from ._port import BlockingPort
+from ._readouts import ComputedReadout
+from ._rig import ROLES, Rig, clock_signal
+from ._soft_roles import SoftAmplifier, SoftPerfusion
+
+__all__ = [
+    "ROLES",
+    "BlockingPort",
+    "Camera",
+    "CameraDriver",
+    "ComputedReadout",
+    "FilterSlot",
+    "FilterWheel",
+    "FilterWheelDriver",
+    "Rig",
+    "Shutter",
+    "ShutterState",
+    "SoftAmplifier",
+    "SoftPerfusion",
+    "clock_signal",
+]

@@ -1,0 +1,6 @@
+"""Bluesky plans: experiments as code, talking to a :class:`ionrig.devices.Rig` by role."""
+
+from ._timecourse import BACKGROUND_ROI, ratiometric_timecourse
+from ._validation import PlanParameterError
+
+__all__ = ["BACKGROUND_ROI", "PlanParameterError", "ratiometric_timecourse"]

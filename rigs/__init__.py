@@ -1,0 +1,1 @@
+"""Rig files shipped with ionrig (YAML, read with importlib.resources)."""

@@ -1,0 +1,46 @@
+"""Values a plan computes during a run (online ratios, ±80 mV currents), as readable signals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ophyd_async.core import SignalR, soft_signal_r_and_setter
+
+__all__ = ["ComputedReadout"]
+
+
+class ComputedReadout:
+    """Named float signals (data key → units) that a plan fills and records as an event stream.
+
+    The keys are the data keys exactly (no device prefix), e.g. ``t_s``, ``ratio_cell1``. Connect
+    the signals inside the plan (``ophyd_async.plan_stubs.ensure_connected(*readout.signals)``),
+    then per event: ``readout.update(...)``, ``bps.create(stream)``, ``bps.read`` each, ``bps.save``.
+    """
+
+    def __init__(self, units_by_key: Mapping[str, str]) -> None:
+        if not units_by_key:
+            raise ValueError("a readout needs at least one key")
+        self._signals: dict[str, SignalR[float]] = {}
+        self._setters = {}
+        for key, units in units_by_key.items():
+            signal, setter = soft_signal_r_and_setter(float, math.nan, name=key, units=units)
+            self._signals[key] = signal
+            self._setters[key] = setter
+
+    @property
+    def signals(self) -> list[SignalR[float]]:
+        return list(self._signals.values())
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._signals)
+
+    def update(self, values: Mapping[str, float]) -> None:
+        """Set every key's value; a missing or unknown key is an error."""
+        missing = set(self._signals) - set(values)
+        unknown = set(values) - set(self._signals)
+        if missing or unknown:
+            raise KeyError(f"readout update: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        for key, value in values.items():
+            self._setters[key](float(value))

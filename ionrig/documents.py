@@ -1,0 +1,254 @@
+"""The document pipeline: validate → journal (JSON Lines, flushed per document) → catalog.
+
+``make_pipeline`` returns the callbacks in the order the RunEngine must call them. The journal
+is what makes a killed process lose nothing it emitted; the catalog writer batches for speed and
+flushes on a timer; :func:`recover_runs` rebuilds interrupted runs from their journals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import event_model
+import numpy as np
+from bluesky_tiled_plugins.writing.tiled_writer import _RunWriter
+from event_model import RunRouter
+
+__all__ = [
+    "CatalogWriter",
+    "InvalidDocument",
+    "Journal",
+    "RecoveredRun",
+    "make_pipeline",
+    "read_journal",
+    "recover_runs",
+    "validate_document",
+]
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[[str, dict], Any]
+
+
+class InvalidDocument(ValueError):
+    """A document failed event-model's JSON schema."""
+
+
+def validate_document(name: str, doc: dict) -> None:
+    """Validate ``doc`` against event-model's schema for its type; raise InvalidDocument."""
+    try:
+        validator = event_model.schema_validators[event_model.DocumentNames(name)]
+    except (KeyError, ValueError):
+        raise InvalidDocument(f"unknown document type {name!r}") from None
+    try:
+        validator.validate(doc)
+    except Exception as error:  # jsonschema.ValidationError
+        raise InvalidDocument(f"invalid {name} document: {error}") from error
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to the journal")
+
+
+class _RunJournal:
+    """All documents of one run, appended to one file, flushed per document."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self._file.write(json.dumps({"name": name, "doc": doc}, default=_to_json) + "\n")
+        self._file.flush()
+        if name == "stop":
+            self._file.close()
+
+
+class Journal:
+    """Callback writing every run to ``<directory>/<start uid>.jsonl``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._router = RunRouter([self._factory])
+
+    def _factory(self, name: str, start_doc: dict):
+        return [_RunJournal(self.directory / f"{start_doc['uid']}.jsonl")], []
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self._router(name, doc)
+
+
+def read_journal(path: Path) -> Iterator[tuple[str, dict]]:
+    """The (name, doc) pairs of a journal; a line cut short by a kill is skipped."""
+    with Path(path).open(encoding="utf-8") as file:
+        for line in file:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("journal %s ends with a partial line; ignored", path)
+                continue
+            yield record["name"], record["doc"]
+
+
+class _FlushingRunWriter(_RunWriter):
+    """bluesky-tiled-plugins' run writer, plus a flush of its batched rows on demand.
+
+    ``flush`` writes what ``stop`` would write from the caches, without closing the run: the
+    pinned bluesky-tiled-plugins (2.0.x) batches by count only, and ionrig needs a time bound.
+    """
+
+    def flush(self) -> None:
+        if self.root_node is None:
+            return
+        for desc_name, rows in self._internal_data_cache.items():
+            if rows:
+                self._write_internal_data(rows, desc_node=self._desc_nodes[desc_name])
+                rows.clear()
+        cached = list(self._external_data_cache.values())
+        self._external_data_cache.clear()
+        for stream_datum in cached:
+            self._write_external_data(stream_datum)
+
+
+class CatalogWriter:
+    """Writes runs into a Tiled catalog in batches of ``batch_size`` rows, or every
+    ``flush_period_s`` seconds (whichever comes first), so live readers see recent events."""
+
+    def __init__(self, client, *, batch_size: int = 200, flush_period_s: float = 2.0) -> None:
+        self.client = client.include_data_sources()
+        self.batch_size = batch_size
+        self.flush_period_s = flush_period_s
+        self._writers: list[_FlushingRunWriter] = []
+        self._last_flush = time.monotonic()
+        self._timer = None
+        self._router = RunRouter([self._factory])
+
+    def _factory(self, name: str, start_doc: dict):
+        writer = _FlushingRunWriter(self.client, batch_size=self.batch_size)
+        self._writers.append(writer)
+        return [writer], []
+
+    def flush(self) -> None:
+        for writer in self._writers:
+            writer.flush()
+        self._last_flush = time.monotonic()
+
+    def _schedule_flush(self) -> None:
+        """Flush later from the event loop running the callbacks (none when replaying)."""
+        import asyncio
+
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        def fire() -> None:
+            self._timer = None
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("timed flush to the catalog failed; the journal has the data")
+
+        self._timer = loop.call_later(self.flush_period_s, fire)
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self._router(name, doc)
+        if name == "stop":
+            self._writers = [w for w in self._writers if w.root_node is not None and
+                             w.root_node.item["id"] != doc["run_start"]]
+            if not self._writers and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif name in ("event", "event_page", "stream_datum"):
+            if time.monotonic() - self._last_flush >= self.flush_period_s:
+                self.flush()
+            else:
+                self._schedule_flush()
+
+
+def make_pipeline(catalog, journal_dir: Path) -> list[Callback]:
+    """Callbacks in order: schema validation, journal, catalog writer (if a catalog is given)."""
+    callbacks: list[Callback] = [validate_document, Journal(journal_dir)]
+    if catalog is not None:
+        callbacks.append(CatalogWriter(catalog.client))
+    return callbacks
+
+
+@dataclass(frozen=True)
+class RecoveredRun:
+    uid: str
+    n_documents: int
+    n_events: int
+    journal: Path
+
+
+def _journal_has_stop(path: Path) -> bool:
+    return any(name == "stop" for name, _ in read_journal(path))
+
+
+def recover_runs(catalog, journal_dir: Path | None = None) -> list[RecoveredRun]:
+    """Rebuild every journaled run that never stopped, closing it ``exit_status="abort"``.
+
+    The catalog copy of such a run (partial: its last batch never flushed) is replaced by the
+    journal's complete copy; a stop document with reason "process ended" is appended to the
+    journal and written, so a second recovery finds nothing to do.
+    """
+    journal_dir = Path(journal_dir or catalog.location.journal_dir)
+    recovered: list[RecoveredRun] = []
+    for path in sorted(journal_dir.glob("*.jsonl")):
+        if _journal_has_stop(path):
+            continue
+        documents = list(read_journal(path))
+        if not documents or documents[0][0] != "start":
+            logger.warning("journal %s has no start document; skipped", path)
+            continue
+        start = documents[0][1]
+        if start["uid"] in catalog:
+            catalog.delete(start["uid"])
+        num_events: dict[str, int] = {}
+        stream_of: dict[str, str] = {}
+        last_time = start["time"]
+        for name, doc in documents:
+            if name == "descriptor":
+                stream_of[doc["uid"]] = doc["name"]
+                num_events.setdefault(doc["name"], 0)
+            elif name == "event":
+                num_events[stream_of[doc["descriptor"]]] += 1
+            elif name == "event_page":
+                num_events[stream_of[doc["descriptor"]]] += len(doc["seq_num"])
+            last_time = max(last_time, doc.get("time", last_time) or last_time)
+        stop = {
+            "uid": str(uuid.uuid4()),
+            "run_start": start["uid"],
+            "time": last_time,
+            "exit_status": "abort",
+            "reason": "process ended",
+            "num_events": num_events,
+        }
+        validate_document("stop", stop)
+        writer = CatalogWriter(catalog.client)
+        for name, doc in documents:
+            writer(name, doc)
+        writer("stop", stop)
+        _RunJournal(path)("stop", stop)
+        recovered.append(
+            RecoveredRun(start["uid"], len(documents) + 1, sum(num_events.values()), path)
+        )
+    return recovered

@@ -1,0 +1,247 @@
+"""Rig files and ``load_rig``: from YAML to a connected :class:`ionrig.devices.Rig`.
+
+A rig file names its instruments by role. ``rig="sim"`` is the packaged ``rigs/sim.yaml``; any
+path to a YAML file works. Only this module (and test fixtures) know whether a rig is real or
+simulated: plans see the same :class:`~ionrig.devices.Rig` either way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ionrig.config import ConfigError, build, merge
+from ionrig.devices import (
+    Camera,
+    FilterSlot,
+    FilterWheel,
+    Rig,
+    SoftAmplifier,
+    SoftPerfusion,
+)
+from ionrig.simulators import (
+    CameraSensor,
+    Cell,
+    MagFura2,
+    ScaledClock,
+    SimulatedCamera,
+    SimulatedFilterWheel,
+    World,
+    default_cells,
+)
+
+__all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    x_px: float
+    y_px: float
+    radius_px: float
+    mg_free_mM: float = 0.8
+    dye_uM: float = 50.0
+
+
+@dataclass(frozen=True)
+class DyeConfig:
+    kd_mM: float = 1.9
+    r_min: float = 0.4
+    r_max: float = 3.0
+    beta: float = 5.0
+    brightness_e_per_uM_ms: float = 0.5
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    width_px: int = 128
+    height_px: int = 128
+    bit_depth: int = 16
+    gain_adu_per_e: float = 0.5
+    read_noise_e: float = 1.6
+    offset_adu: float = 100.0
+    dark_current_e_per_s: float = 0.5
+    readout_ms: float = 5.0
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    n_cells: int = 5
+    cells: list[CellConfig] = field(default_factory=list)
+    dye: DyeConfig = field(default_factory=DyeConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    position: int
+    wavelength_nm: float
+
+
+@dataclass(frozen=True)
+class FilterWheelConfig:
+    driver: Literal["simulated"] = "simulated"
+    filters: dict[str, FilterConfig] = field(
+        default_factory=lambda: {
+            "340": FilterConfig(position=1, wavelength_nm=340.0),
+            "380": FilterConfig(position=2, wavelength_nm=380.0),
+        }
+    )
+    switch_ms: float = 40.0
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    driver: Literal["simulated"] = "simulated"
+    exposure_ms: float = 20.0
+
+
+@dataclass(frozen=True)
+class PerfusionConfig:
+    solutions: list[str] = field(default_factory=lambda: ["hbss"])
+    initial: str | None = None
+    flow_mL_per_min: float = 2.0
+
+
+@dataclass(frozen=True)
+class AmplifierConfig:
+    holding_mV: float = 0.0
+    safe_holding_mV: float = 0.0
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The Mag-fura-2 constants the analysis assumes until an in-situ calibration replaces them."""
+
+    r_min: float = 0.4
+    r_max: float = 3.0
+    beta: float = 5.0
+    kd_mM: float = 1.9
+    source: str = "rig file"
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    name: str
+    simulated: bool = False
+    description: str = ""
+    time_scale: float = 1.0
+    seed: int = 0
+    world: WorldConfig = field(default_factory=WorldConfig)
+    filter_wheel: FilterWheelConfig = field(default_factory=FilterWheelConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    perfusion: PerfusionConfig = field(default_factory=PerfusionConfig)
+    amplifier: AmplifierConfig = field(default_factory=AmplifierConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+    def __post_init__(self) -> None:
+        if not self.time_scale > 0:
+            raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
+        if not self.simulated and self.time_scale != 1.0:
+            raise ConfigError("time_scale must be 1 on a real rig (only simulated time can run fast)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def available_rigs() -> list[str]:
+    """Names of the rig files shipped with ionrig (``rigs/*.yaml``)."""
+    files = resources.files("ionrig.rigs")
+    return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -> RigConfig:
+    """Parse a rig file (packaged name or path) with top-level ``overrides`` deep-merged."""
+    text_name = str(name_or_path)
+    if text_name.endswith((".yaml", ".yml")) or os.sep in text_name or Path(text_name).exists():
+        path = Path(text_name)
+        if not path.is_file():
+            raise ConfigError(f"rig file {text_name!r} does not exist")
+        raw = yaml.safe_load(path.read_text())
+    else:
+        names = available_rigs()
+        if text_name not in names:
+            raise ConfigError(f"rig must be one of {', '.join(names)} or a path to a YAML file; "
+                              f"got {text_name!r}")
+        raw = yaml.safe_load((resources.files("ionrig.rigs") / f"{text_name}.yaml").read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"rig file {text_name!r} must hold a mapping")
+    return build(RigConfig, merge(raw, overrides))
+
+
+def _build_world(config: RigConfig, clock: ScaledClock) -> World:
+    w = config.world
+    sensor = CameraSensor(**asdict(w.sensor))
+    if w.cells:
+        cells = [Cell(**asdict(c)) for c in w.cells]
+    else:
+        cells = default_cells(sensor.width_px, sensor.height_px, w.n_cells, config.seed)
+    return World(cells=cells, dye=MagFura2(**asdict(w.dye)), sensor=sensor, clock=clock,
+                 seed=config.seed)
+
+
+def load_rig(
+    name_or_path: str | os.PathLike = "sim",
+    *,
+    raw_dir: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> Rig:
+    """Build and connect the rig of a rig file; needs a RunEngine (its event loop) to exist.
+
+    ``raw_dir`` is where detectors write their files (default: the data directory's ``raw/``).
+    ``overrides`` replace top-level keys of the file (``time_scale=1000``, ``seed=3``, or a
+    mapping such as ``world={"n_cells": 3}`` that is merged into the file's).
+    """
+    from bluesky.run_engine import call_in_bluesky_event_loop
+    from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
+
+    from ionrig.catalog import DataLocation
+
+    config = read_rig_config(name_or_path, **overrides)
+    raw = Path(raw_dir) if raw_dir is not None else DataLocation.at().raw_dir
+    raw.mkdir(parents=True, exist_ok=True)
+    if not config.simulated:
+        raise ConfigError(
+            f"rig {config.name!r}: real instrument drivers are selected per role with "
+            "'driver:'; this build supports driver 'simulated' only (see docs/architecture.md)"
+        )
+    clock = ScaledClock(config.time_scale)
+    world = _build_world(config, clock)
+    wheel_driver = SimulatedFilterWheel(
+        world,
+        {f.position: int(round(f.wavelength_nm)) for f in config.filter_wheel.filters.values()},
+        switch_ms=config.filter_wheel.switch_ms,
+    )
+    filters = {
+        name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
+        for name, f in config.filter_wheel.filters.items()
+    }
+    rig = Rig(
+        filter_wheel=FilterWheel(wheel_driver, filters),
+        camera=Camera(
+            SimulatedCamera(world),
+            StaticPathProvider(UUIDFilenameProvider(), raw),
+            now_s=clock.now_s,
+            exposure_ms=config.camera.exposure_ms,
+        ),
+        perfusion=SoftPerfusion(
+            config.perfusion.solutions,
+            initial=config.perfusion.initial,
+            flow_mL_per_min=config.perfusion.flow_mL_per_min,
+        ),
+        amplifier=SoftAmplifier(
+            holding_mV=config.amplifier.holding_mV,
+            safe_holding_mV=config.amplifier.safe_holding_mV,
+        ),
+        clock=clock,
+        world=world,
+        config=config,
+        name="rig",
+    )
+    call_in_bluesky_event_loop(rig.connect())
+    return rig
+

@@ -1,0 +1,125 @@
+"""Simulated excitation switcher and camera acting directly on a :class:`World`.
+
+These are the first-light instruments: plain blocking Python objects with the same interface as
+the real drivers (``move``/``position``/shutter for the wheel, ``snap`` for the camera). Their
+physical delays come from the world's clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._world import World
+
+__all__ = ["CameraFault", "SimulatedCamera", "SimulatedFilterWheel"]
+
+
+class SimulatedFilterWheel:
+    """A 10-position filter wheel with a shutter, e.g. a Sutter Lambda 10-3 with wheel A.
+
+    ``wavelength_by_position`` maps wheel positions to excitation wavelengths (nm); moving sets
+    the world's excitation. Move time is ``switch_ms`` per position step (Lambda 10-3 at speed 1:
+    ~40 ms between adjacent filters, instrument-protocols.md §1.1 timing).
+    """
+
+    has_shutter = True
+    n_positions = 10
+
+    def __init__(
+        self,
+        world: World,
+        wavelength_by_position: Mapping[int, int],
+        *,
+        switch_ms: float = 40.0,
+    ) -> None:
+        self._world = world
+        self._wavelengths = dict(wavelength_by_position)
+        self._switch_ms = switch_ms
+        self._position = min(self._wavelengths) if self._wavelengths else 0
+        self._lock = threading.Lock()
+        self._world.excitation_nm = self._wavelengths.get(self._position)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def move(self, position: int) -> None:
+        """Move to ``position`` (0–9) and return once the wheel has arrived."""
+        if not (isinstance(position, int) and 0 <= position < self.n_positions):
+            raise ValueError(f"position must be an integer in 0..{self.n_positions - 1}")
+        with self._lock:
+            steps = abs(position - self._position)
+            steps = min(steps, self.n_positions - steps)  # the wheel takes the short way round
+            self._world.excitation_nm = None  # no defined excitation while moving
+            self._world.clock.sleep_s(steps * self._switch_ms / 1000.0)
+            self._position = position
+            self._world.excitation_nm = self._wavelengths.get(position)
+
+    def open_shutter(self) -> None:
+        self._world.shutter_open = True
+
+    def close_shutter(self) -> None:
+        self._world.shutter_open = False
+
+    @property
+    def shutter_open(self) -> bool:
+        return self._world.shutter_open
+
+
+@dataclass
+class CameraFault:
+    """Make the simulated camera fail: after ``after_frames`` good frames, raise on every snap."""
+
+    after_frames: int
+    message: str = "camera stopped delivering frames (simulated fault)"
+
+
+class CameraError(RuntimeError):
+    """The (simulated) camera failed to deliver a frame."""
+
+
+class SimulatedCamera:
+    """A camera exposing the world's current optical state."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._frames_taken = 0
+        self._fault: CameraFault | None = None
+
+    @property
+    def width_px(self) -> int:
+        return self._world.sensor.width_px
+
+    @property
+    def height_px(self) -> int:
+        return self._world.sensor.height_px
+
+    @property
+    def bit_depth(self) -> int:
+        return self._world.sensor.bit_depth
+
+    @property
+    def readout_ms(self) -> float:
+        return self._world.sensor.readout_ms
+
+    @property
+    def frames_taken(self) -> int:
+        return self._frames_taken
+
+    def inject(self, fault: CameraFault | None) -> None:
+        """Install (or clear, with ``None``) a fault."""
+        self._fault = fault
+
+    def snap(self, exposure_ms: float) -> NDArray[np.uint16]:
+        """Expose for ``exposure_ms``, read out, and return the frame (ADU)."""
+        if self._fault is not None and self._frames_taken >= self._fault.after_frames:
+            raise CameraError(self._fault.message)
+        frame = self._world.render_frame(exposure_ms)
+        self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
+        self._frames_taken += 1
+        return frame
