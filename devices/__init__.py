@@ -4,7 +4,7 @@ from ._camera import Camera, CameraDriver
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._port import BlockingPort
 from ._readouts import ComputedReadout
-from ._rig import ROLES, Rig, clock_signal
+from ._rig import ROLES, ClockReadable, Rig
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "BlockingPort",
     "Camera",
     "CameraDriver",
+    "ClockReadable",
     "ComputedReadout",
     "FilterSlot",
     "FilterWheel",
@@ -21,5 +22,4 @@ __all__ = [
     "ShutterState",
     "SoftAmplifier",
     "SoftPerfusion",
-    "clock_signal",
 ]

@@ -133,6 +133,20 @@ class _CameraAcquireLogic(DetectorAcquireLogic):
             self._task = None
 
 
+class _FrameFileDataProvider(StreamResourceDataProvider):
+    """StreamResources of the frame file, with units on every data key (frames in ADU)."""
+
+    def __init__(self, *args, units: dict[str, str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._units = units
+
+    async def make_datakeys(self, collections_per_event: int):
+        datakeys = await super().make_datakeys(collections_per_event)
+        for key, datakey in datakeys.items():
+            datakey["units"] = self._units[key]
+        return datakeys
+
+
 class _CameraDataLogic(DetectorDataLogic):
     def __init__(self, state: _CameraState, path_provider: PathProvider, frames_written_setter):
         self._state = state
@@ -171,7 +185,10 @@ class _CameraDataLogic(DetectorDataLogic):
                     parameters={"dataset": ROI_SUMS_DATASET},
                 )
             )
-        return StreamResourceDataProvider(
+        units = {datakey_name: "ADU", f"{datakey_name}-t_s": "s",
+                 f"{datakey_name}-roi_sums_adu": "ADU"}
+        return _FrameFileDataProvider(
+            units={r.data_key: units[r.data_key] for r in resources},
             uri=f"{info.directory_uri}{info.filename}.h5",
             resources=resources,
             mimetype="application/x-hdf5",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from ophyd_async.core import Device, SignalR, soft_signal_r_and_setter
+from bluesky.protocols import Reading
+from event_model import DataKey
+from ophyd_async.core import Device
 
 from ionrig.simulators import Clock
 
@@ -12,16 +15,29 @@ from ._camera import Camera
 from ._filter_wheel import FilterWheel
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
-__all__ = ["ROLES", "Rig", "clock_signal"]
+__all__ = ["ROLES", "ClockReadable", "Rig"]
 
 #: Roles every rig has, in the order they connect.
 ROLES = ("filter_wheel", "camera", "perfusion", "amplifier")
 
 
-def clock_signal(clock: Clock, name: str = "t_s") -> SignalR[float]:
-    """A readable whose value is the rig clock's time (s): the ``t_s`` key of every stream."""
-    signal, _ = soft_signal_r_and_setter(float, 0.0, name=name, units="s", getter=clock.now_s)
-    return signal
+class ClockReadable:
+    """Reads the rig clock's time (s) as data key ``t_s``: the time base of every stream.
+
+    A plain bluesky Readable rather than an ophyd-async signal, because a staged signal serves
+    reads from its cache, and a time read from a cache would be stale.
+    """
+
+    def __init__(self, clock: Clock, name: str = "t_s") -> None:
+        self.clock = clock
+        self.name = name
+        self.parent = None
+
+    def describe(self) -> dict[str, DataKey]:
+        return {self.name: DataKey(source="rig clock", dtype="number", shape=[], units="s")}
+
+    def read(self) -> dict[str, Reading]:
+        return {self.name: Reading(value=self.clock.now_s(), timestamp=time.time())}
 
 
 class Rig(Device):
@@ -48,7 +64,7 @@ class Rig(Device):
         self.camera = camera
         self.perfusion = perfusion
         self.amplifier = amplifier
-        self.t_s = clock_signal(clock)
+        self.t_s = ClockReadable(clock)
         self.clock = clock
         self.world = world
         self.config = config

@@ -16,8 +16,10 @@ any other process connects to it over HTTP on loopback instead of opening the fi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +155,12 @@ def open_catalog(path: str | os.PathLike | None = None) -> Catalog:
         return Catalog(client, location, remote=True)
     from tiled.server.app import build_app
 
-    context = Context.from_app(build_app(build_tiled_catalog(location)))
+    # The in-process app is reached through starlette's TestClient, which warns that it wants
+    # httpx2; and tiled's app logs its version at INFO on stdout. Neither concerns a user.
+    logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
+        context = Context.from_app(build_app(build_tiled_catalog(location)))
     return Catalog(from_context(context), location, remote=False, context=context)
 
 

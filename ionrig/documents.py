@@ -79,18 +79,46 @@ class _RunJournal:
 
 
 class Journal:
-    """Callback writing every run to ``<directory>/<start uid>.jsonl``."""
+    """Callback writing every run to ``<directory>/<start uid>.jsonl``, document by document.
+
+    Documents are written exactly as emitted (no event → event_page repacking), so a journal
+    replays into any callback as the RunEngine would have sent it.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._router = RunRouter([self._factory])
+        self._runs: dict[str, _RunJournal] = {}
+        self._run_of_descriptor: dict[str, str] = {}
 
-    def _factory(self, name: str, start_doc: dict):
-        return [_RunJournal(self.directory / f"{start_doc['uid']}.jsonl")], []
+    def _run_uid(self, name: str, doc: dict) -> str | None:
+        if name == "start":
+            return doc["uid"]
+        if name in ("descriptor", "stop", "stream_resource", "resource"):
+            run_uid = doc.get("run_start")
+        else:  # event, event_page, stream_datum, datum(_page)
+            run_uid = self._run_of_descriptor.get(doc.get("descriptor", ""))
+        if name == "descriptor" and run_uid is not None:
+            self._run_of_descriptor[doc["uid"]] = run_uid
+        return run_uid
 
     def __call__(self, name: str, doc: dict) -> None:
-        self._router(name, doc)
+        run_uid = self._run_uid(name, doc)
+        if run_uid is None:
+            logger.warning("journal: %s document belongs to no open run; not journaled", name)
+            return
+        if name == "start":
+            self._runs[run_uid] = _RunJournal(self.directory / f"{run_uid}.jsonl")
+        journal = self._runs.get(run_uid)
+        if journal is None:
+            logger.warning("journal: %s document of unknown run %s", name, run_uid)
+            return
+        journal(name, doc)
+        if name == "stop":
+            del self._runs[run_uid]
+            self._run_of_descriptor = {
+                d: r for d, r in self._run_of_descriptor.items() if r != run_uid
+            }
 
 
 def read_journal(path: Path) -> Iterator[tuple[str, dict]]:

@@ -220,10 +220,11 @@ def load_rig(
         name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
         for name, f in config.filter_wheel.filters.items()
     }
+    camera_driver = SimulatedCamera(world)
     rig = Rig(
         filter_wheel=FilterWheel(wheel_driver, filters),
         camera=Camera(
-            SimulatedCamera(world),
+            camera_driver,
             StaticPathProvider(UUIDFilenameProvider(), raw),
             now_s=clock.now_s,
             exposure_ms=config.camera.exposure_ms,
@@ -242,6 +243,8 @@ def load_rig(
         config=config,
         name="rig",
     )
+    # The simulated instruments behind the devices, for tests that inject faults.
+    rig.instruments = {"filter_wheel": wheel_driver, "camera": camera_driver}
     call_in_bluesky_event_loop(rig.connect())
     return rig
 

@@ -1,0 +1,79 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import event_model
+import pytest
+from bluesky import RunEngine
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty ionrig data directory, also set as ``$IONRIG_DATA``."""
+    path = tmp_path / "ionrig-data"
+    monkeypatch.setenv("IONRIG_DATA", str(path))
+    return path
+
+
+@pytest.fixture
+def catalog(data_dir):
+    from ionrig.catalog import open_catalog
+
+    catalog = open_catalog(data_dir)
+    yield catalog
+    catalog.close()
+
+
+@pytest.fixture
+def session(catalog):
+    """A session on the simulated rig at time_scale 100, storing into a fresh catalog."""
+    from ionrig.session import start
+
+    session = start("sim", catalog=catalog, time_scale=100)
+    yield session
+    if session.RE.state not in ("idle", "panicked"):
+        session.RE.halt()
+
+
+@pytest.fixture
+def RE():
+    """A bare RunEngine that validates every document."""
+    RE = RunEngine(call_returns_result=True)
+
+    def validate(name, doc):
+        event_model.schema_validators[event_model.DocumentNames(name)].validate(doc)
+
+    RE.subscribe(validate)
+    yield RE
+    if RE.state not in ("idle", "panicked"):
+        RE.halt()
+
+
+class DocumentCollector:
+    """Collects (name, doc) pairs from a RunEngine subscription."""
+
+    def __init__(self) -> None:
+        self.documents: list[tuple[str, dict]] = []
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self.documents.append((name, doc))
+
+    def of(self, name: str) -> list[dict]:
+        return [doc for n, doc in self.documents if n == name]
+
+
+@pytest.fixture
+def docs() -> DocumentCollector:
+    return DocumentCollector()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared (reference data) is not beside this checkout")
+    return SHARED
