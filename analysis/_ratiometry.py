@@ -15,7 +15,7 @@ __all__ = ["ion_concentration", "ratio"]
 def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
     array = np.asarray(value, dtype=np.float64)
     if np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN")
+        raise ValueError(f"{name} contains NaN; allowed values are real numbers (not NaN)")
     return array
 
 

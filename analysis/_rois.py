@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 __all__ = [
@@ -98,12 +98,14 @@ def roi_from_spec(spec: Mapping[str, Any] | Roi, *, name: str = "roi") -> Roi:
         )
     if shape == "circle":
         return CircleRoi(
-            _number(spec, "x_px", name), _number(spec, "y_px", name),
+            _number(spec, "x_px", name),
+            _number(spec, "y_px", name),
             _number(spec, "radius_px", name, positive=True),
         )
     if shape == "rectangle":
         return RectangleRoi(
-            _number(spec, "x_px", name), _number(spec, "y_px", name),
+            _number(spec, "x_px", name),
+            _number(spec, "y_px", name),
             _number(spec, "width_px", name, positive=True),
             _number(spec, "height_px", name, positive=True),
         )
@@ -126,8 +128,10 @@ def roi_mask(roi: Roi | Mapping[str, Any], shape: tuple[int, int], *, name: str 
         return (xx - roi.x_px) ** 2 + (yy - roi.y_px) ** 2 <= roi.radius_px**2
     if isinstance(roi, RectangleRoi):
         return (
-            (xx >= roi.x_px) & (xx < roi.x_px + roi.width_px)
-            & (yy >= roi.y_px) & (yy < roi.y_px + roi.height_px)
+            (xx >= roi.x_px)
+            & (xx < roi.x_px + roi.width_px)
+            & (yy >= roi.y_px)
+            & (yy < roi.y_px + roi.height_px)
         )
     # Even-odd rule, vectorised over pixels, one edge at a time.
     vx, vy = np.asarray(roi.vertices_px).T

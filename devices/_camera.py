@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +28,8 @@ from ophyd_async.core import (
     StreamResourceDataProvider,
     StreamResourceInfo,
     TriggerInfo,
+    WatchableAsyncStatus,
+    WatcherUpdate,
     soft_signal_r_and_setter,
     soft_signal_rw,
 )
@@ -97,6 +99,9 @@ class _CameraAcquireLogic(DetectorAcquireLogic):
         self._set_frames_written = frames_written_setter
         self._set_roi_sums = roi_sums_setter
         self._task: asyncio.Task | None = None
+        #: Set when an acquisition fails, so a waiting trigger fails at once with its error.
+        self.failed = asyncio.Event()
+        self.error: BaseException | None = None
 
     def _acquire_one(self, exposure_ms: float) -> NDArray[np.float64]:
         """Blocking: snap, sum the ROIs, append to the file (runs in a worker thread)."""
@@ -110,14 +115,21 @@ class _CameraAcquireLogic(DetectorAcquireLogic):
         return sums
 
     async def _acquire(self) -> None:
-        exposure_ms = await self._exposure_ms.get_value()
-        for _ in range(self._state.frames_to_acquire):
-            sums = await self._state.port.call(self._acquire_one, exposure_ms)
-            self._set_roi_sums(sums)
-            if self._state.file is not None:
-                self._set_frames_written(self._state.file.frames_written)
+        try:
+            exposure_ms = await self._exposure_ms.get_value()
+            for _ in range(self._state.frames_to_acquire):
+                sums = await self._state.port.call(self._acquire_one, exposure_ms)
+                self._set_roi_sums(sums)
+                if self._state.file is not None:
+                    self._set_frames_written(self._state.file.frames_written)
+        except Exception as error:
+            self.error = error
+            self.failed.set()
+            raise
 
     async def start_acquiring(self) -> None:
+        self.failed.clear()
+        self.error = None
         self._task = asyncio.create_task(self._acquire())
 
     async def wait_for_idle(self) -> None:
@@ -168,25 +180,35 @@ class _CameraDataLogic(DetectorDataLogic):
         self._set_frames_written(0)
         resources = [
             StreamResourceInfo(
-                data_key=datakey_name, shape=(h, w), chunk_shape=(1, h, w),
-                dtype_numpy=np.dtype(np.uint16).str, parameters={"dataset": FRAMES_DATASET},
+                data_key=datakey_name,
+                shape=(h, w),
+                chunk_shape=(1, h, w),
+                dtype_numpy=np.dtype(np.uint16).str,
+                parameters={"dataset": FRAMES_DATASET},
             ),
             StreamResourceInfo(
-                data_key=f"{datakey_name}-t_s", shape=(), chunk_shape=(1024,),
-                dtype_numpy=np.dtype(np.float64).str, parameters={"dataset": T_S_DATASET},
+                data_key=f"{datakey_name}-t_s",
+                shape=(),
+                chunk_shape=(1024,),
+                dtype_numpy=np.dtype(np.float64).str,
+                parameters={"dataset": T_S_DATASET},
             ),
         ]
         if state.roi_names:
             resources.append(
                 StreamResourceInfo(
-                    data_key=f"{datakey_name}-roi_sums_adu", shape=(len(state.roi_names),),
+                    data_key=f"{datakey_name}-roi_sums_adu",
+                    shape=(len(state.roi_names),),
                     chunk_shape=(1024, len(state.roi_names)),
                     dtype_numpy=np.dtype(np.float64).str,
                     parameters={"dataset": ROI_SUMS_DATASET},
                 )
             )
-        units = {datakey_name: "ADU", f"{datakey_name}-t_s": "s",
-                 f"{datakey_name}-roi_sums_adu": "ADU"}
+        units = {
+            datakey_name: "ADU",
+            f"{datakey_name}-t_s": "s",
+            f"{datakey_name}-roi_sums_adu": "ADU",
+        }
         return _FrameFileDataProvider(
             units={r.data_key: units[r.data_key] for r in resources},
             uri=f"{info.directory_uri}{info.filename}.h5",
@@ -234,10 +256,11 @@ class Camera(StandardDetector):
         )
         data_logic = _CameraDataLogic(self._state, path_provider, set_frames_written)
         data_logic.bind(self.frames_written)
+        self._camera_acquire = _CameraAcquireLogic(
+            self._state, self.exposure_ms, set_frames_written, set_roi_sums
+        )
         self.add_detector_logics(
-            _CameraTriggerLogic(self._state, self.exposure_ms),
-            _CameraAcquireLogic(self._state, self.exposure_ms, set_frames_written, set_roi_sums),
-            data_logic,
+            _CameraTriggerLogic(self._state, self.exposure_ms), self._camera_acquire, data_logic
         )
         self.add_config_signals(self.roi_names)
         super().__init__(name=name)
@@ -249,6 +272,33 @@ class Camera(StandardDetector):
     @property
     def height_px(self) -> int:
         return self._state.driver.height_px
+
+    @WatchableAsyncStatus.wrap
+    async def trigger(self) -> AsyncIterator[WatcherUpdate[int]]:
+        """Take one frame (as ``StandardDetector.trigger``), failing at once if the camera fails.
+
+        The standard trigger waits for ``frames_written`` to advance, with a timeout; a camera
+        that has already failed would only be noticed when that timeout expires.
+        """
+        updates = StandardDetector.trigger.__wrapped__(self)
+        failed = asyncio.ensure_future(self._camera_acquire.failed.wait())
+        try:
+            while True:
+                next_update = asyncio.ensure_future(anext(updates))
+                await asyncio.wait({next_update, failed}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_update.done():
+                    next_update.cancel()
+                    with suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await next_update
+                    raise self._camera_acquire.error or RuntimeError("camera acquisition failed")
+                try:
+                    update = next_update.result()
+                except StopAsyncIteration:
+                    return
+                yield update
+        finally:
+            failed.cancel()
+            await updates.aclose()
 
     async def _snap_preview(self) -> NDArray[np.uint16]:
         exposure_ms = await self.exposure_ms.get_value()

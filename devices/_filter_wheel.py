@@ -113,8 +113,10 @@ class FilterWheel(StandardReadable, Movable[str | float]):
             self.filter_table = soft_signal_rw(
                 str,
                 json.dumps(
-                    {k: {"position": v.position, "wavelength_nm": v.wavelength_nm}
-                     for k, v in self._filters.items()}
+                    {
+                        k: {"position": v.position, "wavelength_nm": v.wavelength_nm}
+                        for k, v in self._filters.items()
+                    }
                 ),
             )
         self.shutter = Shutter(driver, self._port)

@@ -27,16 +27,22 @@ class FrameFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = h5py.File(self.path, "w", libver="latest")
         self._frames = self._file.create_dataset(
-            FRAMES_DATASET, shape=(0, height_px, width_px), maxshape=(None, height_px, width_px),
-            dtype=np.uint16, chunks=(1, height_px, width_px),
+            FRAMES_DATASET,
+            shape=(0, height_px, width_px),
+            maxshape=(None, height_px, width_px),
+            dtype=np.uint16,
+            chunks=(1, height_px, width_px),
         )
         self._t_s = self._file.create_dataset(
             T_S_DATASET, shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(1024,)
         )
         self._roi_sums = (
             self._file.create_dataset(
-                ROI_SUMS_DATASET, shape=(0, n_rois), maxshape=(None, n_rois),
-                dtype=np.float64, chunks=(1024, n_rois),
+                ROI_SUMS_DATASET,
+                shape=(0, n_rois),
+                maxshape=(None, n_rois),
+                dtype=np.float64,
+                chunks=(1024, n_rois),
             )
             if n_rois
             else None

@@ -15,7 +15,8 @@ class ComputedReadout:
 
     The keys are the data keys exactly (no device prefix), e.g. ``t_s``, ``ratio_cell1``. Connect
     the signals inside the plan (``ophyd_async.plan_stubs.ensure_connected(*readout.signals)``),
-    then per event: ``readout.update(...)``, ``bps.create(stream)``, ``bps.read`` each, ``bps.save``.
+    then per event: ``readout.update(...)``, ``bps.create(stream)``, ``bps.read`` each and
+    ``bps.save``.
     """
 
     def __init__(self, units_by_key: Mapping[str, str]) -> None:

@@ -17,8 +17,10 @@ def _catalog_ls(args) -> int:
     for uid in catalog.uids():
         run = catalog[uid]
         start, stop = run.metadata["start"], run.metadata.get("stop") or {}
-        print(f"{uid[:8]}  {start.get('plan_name', '?'):28s} {stop.get('exit_status', 'open'):8s} "
-              f"rig={start.get('rig', '?')}")
+        print(
+            f"{uid[:8]}  {start.get('plan_name', '?'):28s} {stop.get('exit_status', 'open'):8s} "
+            f"rig={start.get('rig', '?')}"
+        )
     return 0
 
 
@@ -31,8 +33,13 @@ def _catalog_show(args) -> int:
         print(f"error: {len(matches)} runs match {args.uid!r}", file=sys.stderr)
         return 2
     run = catalog[matches[0]]
-    print(json.dumps({"start": run.metadata["start"], "stop": run.metadata.get("stop")},
-                     indent=2, default=str))
+    print(
+        json.dumps(
+            {"start": run.metadata["start"], "stop": run.metadata.get("stop")},
+            indent=2,
+            default=str,
+        )
+    )
     for stream in run:
         print(f"stream {stream}: {', '.join(k for k in run[stream] if not k.startswith('ts_'))}")
     return 0
@@ -62,15 +69,18 @@ def _catalog_recover(args) -> int:
 def _demo(args) -> int:
     from ionrig.demo import run_demo
 
-    result = run_demo(seed=args.seed, time_scale=args.time_scale, n_pairs=args.pairs,
-                      data_directory=args.data)
+    result = run_demo(
+        seed=args.seed, time_scale=args.time_scale, n_pairs=args.pairs, data_directory=args.data
+    )
     print(f"run {result.uid} stored in {result.data_directory}")
     print(f"{'cell':8s} {'measured [Mg2+]i':>17s} {'true [Mg2+]i':>13s} {'error':>8s}")
     worst = 0.0
     for cell in result.cells:
         worst = max(worst, abs(cell.relative_error))
-        print(f"{cell.roi:8s} {cell.measured_mg_mM:14.3f} mM {cell.true_mg_mM:10.3f} mM "
-              f"{100 * cell.relative_error:+7.1f} %")
+        print(
+            f"{cell.roi:8s} {cell.measured_mg_mM:14.3f} mM {cell.true_mg_mM:10.3f} mM "
+            f"{100 * cell.relative_error:+7.1f} %"
+        )
     verdict = "within" if worst <= 0.15 else "NOT within"
     print(f"every cell {verdict} 15 % of the simulator's truth (worst {100 * worst:.1f} %)")
     return 0 if worst <= 0.15 else 1
@@ -80,14 +90,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ionrig", description="Run Mag-fura-2 / patch-clamp experiments as bluesky plans."
     )
-    parser.add_argument("--data", default=None,
-                        help="data directory (default: $IONRIG_DATA or the user data directory)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="data directory (default: $IONRIG_DATA or the user data directory)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="340/380 time course on the simulated rig")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
-    demo.add_argument("--time-scale", type=float, default=1.0,
-                      help="simulated seconds per real second (default 1)")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (default 1)",
+    )
     demo.add_argument("--pairs", type=int, default=20, help="340/380 pairs (default 20)")
     demo.set_defaults(func=_demo)
 

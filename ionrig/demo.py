@@ -38,20 +38,28 @@ def measured_concentrations(timecourse, calibration) -> dict[str, float]:
     mean380 = timecourse.roi_sums_adu[380] / pixels
     n = min(len(mean340), len(mean380))
     ratios = analysis.ratio(
-        mean340[:n, :-1], mean380[:n, :-1],
+        mean340[:n, :-1],
+        mean380[:n, :-1],
         background340=np.repeat(mean340[:n, -1:], pixels.size - 1, axis=1),
         background380=np.repeat(mean380[:n, -1:], pixels.size - 1, axis=1),
-        exposure340_ms=timecourse.exposure_ms, exposure380_ms=timecourse.exposure_ms,
+        exposure340_ms=timecourse.exposure_ms,
+        exposure380_ms=timecourse.exposure_ms,
     )
     concentration = analysis.ion_concentration(
-        np.median(ratios, axis=0), r_min=calibration["r_min"], r_max=calibration["r_max"],
-        kd=calibration["kd_mM"], beta=calibration["beta"],
+        np.median(ratios, axis=0),
+        r_min=calibration["r_min"],
+        r_max=calibration["r_max"],
+        kd=calibration["kd_mM"],
+        beta=calibration["beta"],
     )
     return dict(zip(timecourse.roi_names, np.atleast_1d(concentration).tolist(), strict=True))
 
 
 def run_demo(
-    *, seed: int = 0, time_scale: float = 1.0, n_pairs: int = 20,
+    *,
+    seed: int = 0,
+    time_scale: float = 1.0,
+    n_pairs: int = 20,
     data_directory: str | os.PathLike | None = None,
 ) -> DemoResult:
     from ionrig.plans import ratiometric_timecourse
@@ -68,8 +76,9 @@ def run_demo(
         truth = session.rig.world.cells
         cells = []
         for name, spec in timecourse.start["rois"].items():
-            nearest = min(truth, key=lambda c: (c.x_px - spec["x_px"]) ** 2
-                          + (c.y_px - spec["y_px"]) ** 2)
+            nearest = min(
+                truth, key=lambda c: (c.x_px - spec["x_px"]) ** 2 + (c.y_px - spec["y_px"]) ** 2
+            )
             cells.append(CellResult(name, measured[name], nearest.mg_free_mM))
         return DemoResult(uid, cells, str(session.catalog.location.root))
     finally:

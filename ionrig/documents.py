@@ -199,8 +199,11 @@ class CatalogWriter:
     def __call__(self, name: str, doc: dict) -> None:
         self._router(name, doc)
         if name == "stop":
-            self._writers = [w for w in self._writers if w.root_node is not None and
-                             w.root_node.item["id"] != doc["run_start"]]
+            self._writers = [
+                w
+                for w in self._writers
+                if w.root_node is not None and w.root_node.item["id"] != doc["run_start"]
+            ]
             if not self._writers and self._timer is not None:
                 self._timer.cancel()
                 self._timer = None

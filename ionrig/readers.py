@@ -56,16 +56,20 @@ def read_timecourse(run, *, frames: bool = False) -> Timecourse:
     """
     start = dict(run.metadata["start"])
     if start.get("plan_name") != "ratiometric_timecourse":
-        raise ValueError(f"run {start['uid'][:8]} is a {start.get('plan_name')!r} run, "
-                         "not a ratiometric_timecourse")
+        raise ValueError(
+            f"run {start['uid'][:8]} is a {start.get('plan_name')!r} run, "
+            "not a ratiometric_timecourse"
+        )
     primary = run["primary"]
     order = list(start["roi_order"])
     names = order[:-1]
-    ratio_stream = run["ratio"] if "ratio" in run else None
+    ratio_stream = run.get("ratio")
     pair_t_s = ratio_stream["t_s"].read() if ratio_stream is not None else np.zeros(0)
     online = {
-        n: np.asarray(ratio_stream[f"ratio_{n}"].read()) if ratio_stream is not None
-        else np.zeros(0) for n in names
+        n: np.asarray(ratio_stream[f"ratio_{n}"].read())
+        if ratio_stream is not None
+        else np.zeros(0)
+        for n in names
     }
     sums = np.asarray(primary["camera-roi_sums_adu"].read(), dtype=np.float64)
     sums = sums.reshape(len(sums), -1)

@@ -46,6 +46,9 @@ class CellConfig:
     mg_free_mM: float = 0.8
     dye_uM: float = 50.0
 
+    def __post_init__(self) -> None:
+        Cell(**asdict(self))  # the simulator's own checks, so the rig file fails on load
+
 
 @dataclass(frozen=True)
 class DyeConfig:
@@ -54,6 +57,9 @@ class DyeConfig:
     r_max: float = 3.0
     beta: float = 5.0
     brightness_e_per_uM_ms: float = 0.5
+
+    def __post_init__(self) -> None:
+        MagFura2(**asdict(self))
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class SensorConfig:
     offset_adu: float = 100.0
     dark_current_e_per_s: float = 0.5
     readout_ms: float = 5.0
+
+    def __post_init__(self) -> None:
+        CameraSensor(**asdict(self))
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,12 @@ class FilterConfig:
     position: int
     wavelength_nm: float
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.position <= 9:
+            raise ConfigError(f"position must be in 0..9, got {self.position!r}")
+        if not 200 <= self.wavelength_nm <= 1000:
+            raise ConfigError(f"wavelength_nm must be in 200..1000 nm, got {self.wavelength_nm!r}")
+
 
 @dataclass(frozen=True)
 class FilterWheelConfig:
@@ -93,11 +108,22 @@ class FilterWheelConfig:
     )
     switch_ms: float = 40.0
 
+    def __post_init__(self) -> None:
+        positions = [f.position for f in self.filters.values()]
+        if len(set(positions)) != len(positions):
+            raise ConfigError(f"filters: two filters share a position ({sorted(positions)})")
+        if not 0 <= self.switch_ms <= 10_000:
+            raise ConfigError(f"switch_ms must be in 0..10000 ms, got {self.switch_ms!r}")
+
 
 @dataclass(frozen=True)
 class CameraConfig:
     driver: Literal["simulated"] = "simulated"
     exposure_ms: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.exposure_ms <= 10_000:
+            raise ConfigError(f"exposure_ms must be in (0, 10000] ms, got {self.exposure_ms!r}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,18 @@ class PerfusionConfig:
     solutions: list[str] = field(default_factory=lambda: ["hbss"])
     initial: str | None = None
     flow_mL_per_min: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.solutions:
+            raise ConfigError("solutions must name at least one solution")
+        if self.initial is not None and self.initial not in self.solutions:
+            raise ConfigError(
+                f"initial must be one of {', '.join(self.solutions)}; got {self.initial!r}"
+            )
+        if not 0 <= self.flow_mL_per_min <= 50:
+            raise ConfigError(
+                f"flow_mL_per_min must be in 0..50 mL/min, got {self.flow_mL_per_min!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -122,6 +160,14 @@ class CalibrationConfig:
     beta: float = 5.0
     kd_mM: float = 1.9
     source: str = "rig file"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.r_min < self.r_max:
+            raise ConfigError(
+                f"needs 0 <= r_min < r_max, got r_min={self.r_min!r}, r_max={self.r_max!r}"
+            )
+        if not (self.beta > 0 and self.kd_mM > 0):
+            raise ConfigError(f"beta and kd_mM must be > 0, got {self.beta!r}, {self.kd_mM!r}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +188,9 @@ class RigConfig:
         if not self.time_scale > 0:
             raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
         if not self.simulated and self.time_scale != 1.0:
-            raise ConfigError("time_scale must be 1 on a real rig (only simulated time can run fast)")
+            raise ConfigError(
+                "time_scale must be 1 on a real rig (only simulated time can run fast)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,8 +213,9 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
     else:
         names = available_rigs()
         if text_name not in names:
-            raise ConfigError(f"rig must be one of {', '.join(names)} or a path to a YAML file; "
-                              f"got {text_name!r}")
+            raise ConfigError(
+                f"rig must be one of {', '.join(names)} or a path to a YAML file; got {text_name!r}"
+            )
         raw = yaml.safe_load((resources.files("ionrig.rigs") / f"{text_name}.yaml").read_text())
     if not isinstance(raw, dict):
         raise ConfigError(f"rig file {text_name!r} must hold a mapping")
@@ -180,8 +229,9 @@ def _build_world(config: RigConfig, clock: ScaledClock) -> World:
         cells = [Cell(**asdict(c)) for c in w.cells]
     else:
         cells = default_cells(sensor.width_px, sensor.height_px, w.n_cells, config.seed)
-    return World(cells=cells, dye=MagFura2(**asdict(w.dye)), sensor=sensor, clock=clock,
-                 seed=config.seed)
+    return World(
+        cells=cells, dye=MagFura2(**asdict(w.dye)), sensor=sensor, clock=clock, seed=config.seed
+    )
 
 
 def load_rig(
@@ -213,7 +263,7 @@ def load_rig(
     world = _build_world(config, clock)
     wheel_driver = SimulatedFilterWheel(
         world,
-        {f.position: int(round(f.wavelength_nm)) for f in config.filter_wheel.filters.values()},
+        {f.position: round(f.wavelength_nm) for f in config.filter_wheel.filters.values()},
         switch_ms=config.filter_wheel.switch_ms,
     )
     filters = {
@@ -247,4 +297,3 @@ def load_rig(
     rig.instruments = {"filter_wheel": wheel_driver, "camera": camera_driver}
     call_in_bluesky_event_loop(rig.connect())
     return rig
-

@@ -1,9 +1,9 @@
 """The session: one RunEngine, one rig, one clock and one catalog, tied together correctly.
 
-    from ionrig.session import start
-    session = start("sim", time_scale=100)
-    session.RE(ratiometric_timecourse(session.rig, 10))
-    session.catalog[-1]
+from ionrig.session import start
+session = start("sim", time_scale=100)
+session.RE(ratiometric_timecourse(session.rig, 10))
+session.catalog[-1]
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def _parse_rois(
     elif isinstance(rois, Sequence) and not isinstance(rois, str):
         named = {f"cell{i + 1}": roi for i, roi in enumerate(rois)}
     else:
-        raise PlanParameterError(f"rois must be a mapping name → ROI or a list of ROIs, got {rois!r}")
+        raise PlanParameterError(
+            f"rois must be a mapping name → ROI or a list of ROIs, got {rois!r}"
+        )
     if not named:
         raise PlanParameterError("rois must hold at least one ROI (or be None to detect cells)")
     parsed = {}
@@ -66,15 +68,23 @@ def _parse_background(spec: Any, shape: tuple[int, int]) -> analysis.Roi | None:
 
 
 def _pair_values(
-    sums340: np.ndarray, sums380: np.ndarray, n_px: np.ndarray, exposure_ms: float,
-    names: Sequence[str], t_s: float,
+    sums340: np.ndarray,
+    sums380: np.ndarray,
+    n_px: np.ndarray,
+    exposure_ms: float,
+    names: Sequence[str],
+    t_s: float,
 ) -> dict[str, float]:
     """Online ratio per cell ROI from ROI sums; the last ROI is the background."""
     mean340, mean380 = sums340 / n_px, sums380 / n_px
     bg340, bg380 = mean340[-1], mean380[-1]
     ratios = analysis.ratio(
-        mean340[:-1], mean380[:-1], background340=bg340, background380=bg380,
-        exposure340_ms=exposure_ms, exposure380_ms=exposure_ms,
+        mean340[:-1],
+        mean380[:-1],
+        background340=bg340,
+        background380=bg380,
+        exposure340_ms=exposure_ms,
+        exposure380_ms=exposure_ms,
     )
     values = {"t_s": t_s}
     for i, name in enumerate(names):
@@ -116,7 +126,9 @@ def ratiometric_timecourse(
     try:
         filters = [rig.filter_wheel.resolve(nm) for nm in EXCITATION_NM]
     except ValueError as error:
-        raise PlanParameterError(f"the filter wheel cannot select 340 and 380 nm: {error}") from None
+        raise PlanParameterError(
+            f"the filter wheel cannot select 340 and 380 nm: {error}"
+        ) from None
     if md is not None and not isinstance(md, Mapping):
         raise PlanParameterError(f"md must be a mapping, got {md!r}")
 
@@ -168,10 +180,15 @@ def ratiometric_timecourse(
             "roi_order": [*names, BACKGROUND_ROI],
             "solution": solution,
             "calibration": (
-                {"r_min": calibration.r_min, "r_max": calibration.r_max,
-                 "beta": calibration.beta, "kd_mM": calibration.kd_mM,
-                 "source": calibration.source}
-                if calibration is not None else None
+                {
+                    "r_min": calibration.r_min,
+                    "r_max": calibration.r_max,
+                    "beta": calibration.beta,
+                    "kd_mM": calibration.kd_mM,
+                    "source": calibration.source,
+                }
+                if calibration is not None
+                else None
             ),
             "hints": {"dimensions": [[["t_s"], "ratio"]]},
             **(md or {}),
@@ -179,8 +196,17 @@ def ratiometric_timecourse(
 
         def run_body() -> MsgGenerator[None]:
             yield from bps.prepare(camera, TriggerInfo(livetime=exposure_ms / 1000.0), wait=True)
-            for _ in range(n_pairs):
+            first_start_s = None
+            for index in range(n_pairs):
+                if interval_s and first_start_s is not None:
+                    # fixed-rate schedule on the rig clock: pair k starts at t0 + k * interval
+                    now_s = yield from bps.rd(rig.t_s)
+                    wait_s = first_start_s + index * interval_s - now_s
+                    if wait_s > 0:
+                        yield from bps.sleep(wait_s)
                 pair_start_s = yield from bps.rd(rig.t_s)
+                if first_start_s is None:
+                    first_start_s = pair_start_s
                 yield from bps.mv(shutter, "open")
                 sums, starts = [], []
                 for filter_name in filters:
@@ -189,7 +215,7 @@ def ratiometric_timecourse(
                     yield from bps.trigger_and_read([camera, wheel, rig.t_s], name="primary")
                     sums.append(np.asarray((yield from bps.rd(camera.last_roi_sums_adu))))
                 if interval_s:
-                    yield from bps.mv(shutter, "closed")
+                    yield from bps.mv(shutter, "closed")  # no light between pairs: less bleaching
                 readout.update(
                     _pair_values(sums[0], sums[1], n_px, exposure_ms, names, float(np.mean(starts)))
                 )
@@ -197,11 +223,6 @@ def ratiometric_timecourse(
                 for signal in readout.signals:
                     yield from bps.read(signal)
                 yield from bps.save()
-                if interval_s:
-                    now_s = yield from bps.rd(rig.t_s)
-                    remaining = interval_s - (now_s - pair_start_s)
-                    if remaining > 0:
-                        yield from bps.sleep(remaining)
 
         def close_shutter() -> MsgGenerator[None]:
             yield from bps.mv(shutter, "closed")

@@ -1,8 +1,25 @@
-"""Simulated rig: pure physics and protocol-accurate fake instruments (no bluesky, no ophyd)."""
+"""Simulated rig: pure physics and protocol-accurate fake instruments (no bluesky, no ophyd).
+
+Importing this package registers the ``ionrig-sim://NAME`` pyserial URL scheme
+(:mod:`ionrig.simulators._serial_url`), so drivers reach simulated instruments by port string.
+"""
 
 from ._clock import Clock, ScaledClock, WallClock
 from ._dye import MagFura2
+from ._faults import Fault, FaultKind
+from ._newera import SimulatedNE500
 from ._optics import CameraError, CameraFault, SimulatedCamera, SimulatedFilterWheel
+from ._serial_instrument import SimulatedSerialInstrument
+from ._serial_tcp import TcpServer, serve_tcp
+from ._serial_url import (
+    SimulatedSerial,
+    get_simulated_instrument,
+    register_simulated_instrument,
+    registered_simulated_instruments,
+    unregister_simulated_instrument,
+)
+from ._sutter import SimulatedLambda10_3, SimulatedLambdaDG4
+from ._thorlabs import SimulatedFW102C
 from ._world import CameraSensor, Cell, World, default_cells
 
 __all__ = [
@@ -11,11 +28,25 @@ __all__ = [
     "CameraSensor",
     "Cell",
     "Clock",
+    "Fault",
+    "FaultKind",
     "MagFura2",
     "ScaledClock",
     "SimulatedCamera",
+    "SimulatedFW102C",
     "SimulatedFilterWheel",
+    "SimulatedLambda10_3",
+    "SimulatedLambdaDG4",
+    "SimulatedNE500",
+    "SimulatedSerial",
+    "SimulatedSerialInstrument",
+    "TcpServer",
     "WallClock",
     "World",
     "default_cells",
+    "get_simulated_instrument",
+    "register_simulated_instrument",
+    "registered_simulated_instruments",
+    "serve_tcp",
+    "unregister_simulated_instrument",
 ]

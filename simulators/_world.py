@@ -65,7 +65,9 @@ class CameraSensor:
             if not (isinstance(value, int) and 8 <= value <= 4096):
                 raise ValueError(f"camera {name} must be an integer in 8..4096, got {value!r}")
         if self.bit_depth not in (8, 12, 14, 16):
-            raise ValueError(f"camera bit_depth must be one of 8, 12, 14, 16, got {self.bit_depth!r}")
+            raise ValueError(
+                f"camera bit_depth must be one of 8, 12, 14, 16, got {self.bit_depth!r}"
+            )
         for name in ("gain_adu_per_e", "read_noise_e", "offset_adu", "dark_current_e_per_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"camera {name} must be >= 0, got {getattr(self, name)!r}")
@@ -129,9 +131,7 @@ class World:
     # -- static parts, cached -------------------------------------------------------------
     def _cell_maps(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Per-pixel dye (µM) and free Mg (mM) maps; recomputed only when cells change."""
-        key = tuple(
-            hash((c.x_px, c.y_px, c.radius_px, c.mg_free_mM, c.dye_uM)) for c in self.cells
-        )
+        key = tuple(hash((c.x_px, c.y_px, c.radius_px, c.mg_free_mM, c.dye_uM)) for c in self.cells)
         cached = self._static_cache.get(key)
         if cached is not None:
             return cached
@@ -154,7 +154,9 @@ class World:
             wl = self.excitation_nm
             dye, mg = self._cell_maps()
             light = self.excitation_relative[wl]
-            per_ms = self.dye.photoelectrons_per_ms(wl, mg, dye) + self.autofluorescence_e_per_ms[wl]
+            per_ms = (
+                self.dye.photoelectrons_per_ms(wl, mg, dye) + self.autofluorescence_e_per_ms[wl]
+            )
             electrons = electrons + light * per_ms * exposure_ms
         return electrons
 
@@ -171,10 +173,19 @@ class World:
         """Ground truth for tests and the demo (never for documents)."""
         return {
             "cells": [
-                {"x_px": c.x_px, "y_px": c.y_px, "radius_px": c.radius_px,
-                 "mg_free_mM": c.mg_free_mM, "dye_uM": c.dye_uM}
+                {
+                    "x_px": c.x_px,
+                    "y_px": c.y_px,
+                    "radius_px": c.radius_px,
+                    "mg_free_mM": c.mg_free_mM,
+                    "dye_uM": c.dye_uM,
+                }
                 for c in self.cells
             ],
-            "dye": {"kd_mM": self.dye.kd_mM, "r_min": self.dye.r_min,
-                    "r_max": self.dye.r_max, "beta": self.dye.beta},
+            "dye": {
+                "kd_mM": self.dye.kd_mM,
+                "r_min": self.dye.r_min,
+                "r_max": self.dye.r_max,
+                "beta": self.dye.beta,
+            },
         }

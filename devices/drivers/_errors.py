@@ -7,7 +7,7 @@ Every error names the instrument, the command that was sent and the reply that c
 Hierarchy::
 
     InstrumentError
-    ├── InstrumentTimeout          (also a TimeoutError) no reply, or a reply slower than the timeout
+    ├── InstrumentTimeout          (a TimeoutError) no reply, or a reply slower than the timeout
     ├── InstrumentReplyError       garbage, a partial reply, a reply that does not parse
     ├── InstrumentCommandError     the instrument answered with an error reply
     │   ├── UnknownCommandError        Thorlabs CMD_NOT_DEFINED, New Era "?"
@@ -48,6 +48,8 @@ class InstrumentError(Exception):
     the command carried, if any) and ``detail`` (a human explanation).
     """
 
+    mentions_reply = True
+
     def __init__(
         self,
         detail: str,
@@ -67,7 +69,10 @@ class InstrumentError(Exception):
             parts.append(f"command {command!r}")
         if value is not _NOT_GIVEN:
             parts.append(f"value {value!r}")
-        parts.append(f"reply {reply!r}" if reply is not None else "no reply")
+        if reply is not None:
+            parts.append(f"reply {reply!r}")
+        elif self.mentions_reply:
+            parts.append("no reply")
         super().__init__("; ".join(parts))
 
 
@@ -117,6 +122,8 @@ class InstrumentAlarm(InstrumentError):
 
 class InstrumentSafetyError(InstrumentError):
     """The driver refused a request that could hurt the preparation; nothing was sent."""
+
+    mentions_reply = False
 
 
 class InstrumentDisconnected(InstrumentError, ConnectionError):

@@ -8,14 +8,40 @@ which. Wheels without a shutter say so with ``has_shutter = False`` and raise
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import inspect
+from typing import Protocol
 
 __all__ = ["FilterWheel"]
 
+_MEMBERS = (
+    "has_shutter",
+    "positions",
+    "n_positions",
+    "position",
+    "move",
+    "open_shutter",
+    "close_shutter",
+)
 
-@runtime_checkable
-class FilterWheel(Protocol):
-    """A blocking filter-wheel driver."""
+
+class _StaticProtocolMeta(type(Protocol)):  # type: ignore[misc]
+    """``isinstance`` that looks members up statically.
+
+    Python 3.11's runtime protocols call ``hasattr``, which would run the ``position`` property
+    and so talk to the instrument; here nothing is evaluated.
+    """
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        for name in _MEMBERS:
+            try:
+                inspect.getattr_static(instance, name)
+            except AttributeError:
+                return False
+        return True
+
+
+class FilterWheel(Protocol, metaclass=_StaticProtocolMeta):
+    """A blocking filter-wheel driver (``isinstance`` checks members without any I/O)."""
 
     #: Whether ``open_shutter`` / ``close_shutter`` do anything.
     has_shutter: bool

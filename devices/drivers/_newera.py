@@ -16,7 +16,7 @@ never runs open-ended.
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Literal, NamedTuple
 
 from pymeasure.instruments import Instrument
@@ -40,7 +40,7 @@ __all__ = ["NewEraPump", "PumpAlarm", "PumpDispensed", "PumpStatus", "format_ne_
 STX, ETX = 0x02, 0x03  # §2.1 basic-mode reply framing
 
 
-class PumpStatus(str, Enum):
+class PumpStatus(StrEnum):
     """Status character of every reply (§2.1)."""
 
     INFUSING = "I"
@@ -52,7 +52,7 @@ class PumpStatus(str, Enum):
     PURGING = "X"
 
 
-class PumpAlarm(str, Enum):
+class PumpAlarm(StrEnum):
     """Alarm type after ``A?`` (§2.1)."""
 
     RESET = "R"
@@ -130,7 +130,7 @@ def _volume_argument(volume_uL: float) -> tuple[str, str]:
     """(units, number) for ``VOL``: µL up to 9999 µL, mL above (§2.1)."""
     if not volume_uL > 0:
         raise ValueError(
-            f"volume_uL must be > 0 (a target of 0 lets the pump run without end), got {volume_uL!r}"
+            f"volume_uL must be > 0 (a target of 0 lets the pump run without end): {volume_uL!r}"
         )
     for units in ("UL", "ML"):
         try:
@@ -198,7 +198,10 @@ class NewEraPump(SerialInstrument):
             ) from exc
         if len(text) < 4 or reply[0] != STX or not text[1:3].isdigit():
             raise self._error(
-                InstrumentReplyError, "reply is not STX addr status … ETX", command=command, reply=reply
+                InstrumentReplyError,
+                "reply is not STX addr status … ETX",
+                command=command,
+                reply=reply,
             )
         if int(text[1:3]) != self.address:
             raise self._error(
@@ -228,7 +231,10 @@ class NewEraPump(SerialInstrument):
                 finally:
                     self._repeating = False
             raise self._error(
-                InstrumentAlarm, f"pump alarm {alarm.name}", alarm=alarm.value, command=command,
+                InstrumentAlarm,
+                f"pump alarm {alarm.name}",
+                alarm=alarm.value,
+                command=command,
                 reply=reply,
             )
         try:
@@ -246,17 +252,26 @@ class NewEraPump(SerialInstrument):
             error, detail = _ERRORS[data]
             extra = {"value": args} if args else {}
             raise self._error(
-                error, f"pump rejected {mnemonic}: {detail}", code=data, command=command,
-                reply=reply, **extra,
+                error,
+                f"pump rejected {mnemonic}: {detail}",
+                code=data,
+                command=command,
+                reply=reply,
+                **extra,
             )
         if not args and mnemonic in _QUERY_FORMATS:
             if not _QUERY_FORMATS[mnemonic].fullmatch(data):
                 raise self._error(
-                    InstrumentReplyError, f"unexpected {mnemonic} value", command=command, reply=reply
+                    InstrumentReplyError,
+                    f"unexpected {mnemonic} value",
+                    command=command,
+                    reply=reply,
                 )
         elif data:
             raise self._error(
-                InstrumentReplyError, "unexpected data after a set command", command=command,
+                InstrumentReplyError,
+                "unexpected data after a set command",
+                command=command,
                 reply=reply,
             )
         return data

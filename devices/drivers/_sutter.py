@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ._errors import InstrumentCommandError, InstrumentReplyError, InstrumentTimeout
+from ._errors import (
+    InstrumentCommandError,
+    InstrumentError,
+    InstrumentReplyError,
+    InstrumentTimeout,
+)
 from ._transport import Port, SerialInstrument
 
 __all__ = ["LambdaStatus", "SutterLambda10_3", "SutterLambdaDG4"]
@@ -118,11 +123,24 @@ class _SutterBase(SerialInstrument):
             reply=received + rest,
         )
 
-    def _read_completion(self, command: bytes, timeout_s: float) -> None:
-        """Wait for the completion CR (§1.1), tolerating the SC's stray 0x01 before it."""
-        reply = self._read_until(
-            lambda buf: buf[-1] != STRAY_BYTE, timeout_s=timeout_s, command=command, max_bytes=4
-        )
+    def _read_completion(self, command: bytes, timeout_s: float, so_far: bytes) -> None:
+        """Wait for the completion CR (§1.1), tolerating the SC's stray 0x01 before it.
+
+        ``so_far`` (the echo) makes a missing CR a partial reply rather than silence.
+        """
+        try:
+            reply = self._read_until(
+                lambda buf: buf[-1] != STRAY_BYTE, timeout_s=timeout_s, command=command, max_bytes=4
+            )
+        except InstrumentTimeout as exc:
+            if not so_far:
+                raise
+            raise self._error(
+                InstrumentReplyError,
+                f"partial reply: no completion byte within {timeout_s:g} s",
+                command=command,
+                reply=so_far,
+            ) from exc
         if reply[-1] != CR:
             raise self._error(
                 InstrumentReplyError,
@@ -131,17 +149,43 @@ class _SutterBase(SerialInstrument):
                 reply=reply,
             )
 
+    def _read_identity(self, command: bytes) -> bytes:
+        """The ASCII id after the ``0xFD`` echo, up to and including the CR (§1.1, §1.2)."""
+        try:
+            return self._read_until(
+                lambda buf: buf[-1] == CR, timeout_s=self.timeout_s, command=command, max_bytes=64
+            )
+        except InstrumentTimeout as exc:
+            self._last_command = None
+            raise self._error(
+                InstrumentReplyError,
+                "partial reply: echo without identity",
+                command=command,
+                reply=command,
+            ) from exc
+        except InstrumentError:
+            self._last_command = None
+            raise
+
     def _transact(
         self, command: bytes, *, completion_timeout_s: float | None, echo: bool = True
     ) -> None:
-        """Purge, send, read the echo and (unless ``None``) the completion CR."""
-        self._purge(command)
-        self._send(command)
-        self._last_command = command
-        if echo:
-            self._read_echo(command)
-        if completion_timeout_s is not None:
-            self._read_completion(command, completion_timeout_s)
+        """Purge, send, read the echo and (unless ``None``) the completion CR.
+
+        After any failure the controller's idea of "the previous command" is unknown, so
+        ``_last_command`` becomes ``None`` and the next command resynchronises first.
+        """
+        try:
+            self._purge(command)
+            self._send(command)
+            self._last_command = command
+            if echo:
+                self._read_echo(command)
+            if completion_timeout_s is not None:
+                self._read_completion(command, completion_timeout_s, command if echo else b"")
+        except InstrumentError:
+            self._last_command = None
+            raise
 
 
 class SutterLambda10_3(_SutterBase):
@@ -223,7 +267,6 @@ class SutterLambda10_3(_SutterBase):
         try:
             self._transact(command, completion_timeout_s=self.timeout_s)
         except InstrumentTimeout:
-            self._online = True
             self._read_status()  # raises if the controller is really silent
         self._online = True
 
@@ -231,12 +274,22 @@ class SutterLambda10_3(_SutterBase):
         if not self._online:
             self.go_online()
 
+    def _resync(self) -> None:
+        """After a failed transaction, ask the status: it refreshes the position and makes the
+        next move or shutter command differ from the controller's previous command (§1.1)."""
+        if self._last_command is None:
+            self._position = self._read_status().wheel_positions[self.wheel]
+
     def _read_status(self) -> LambdaStatus:
         command = bytes([STATUS])
-        self._purge(command)
-        self._send(command)
-        self._last_command = command
-        self._read_echo(command)
+        try:
+            return self._read_status_reply(command)
+        except InstrumentError:
+            self._last_command = None
+            raise
+
+    def _read_status_reply(self, command: bytes) -> LambdaStatus:
+        self._transact(command, completion_timeout_s=None)
         raw = bytearray()
 
         def take(n: int) -> bytes:
@@ -274,7 +327,10 @@ class SutterLambda10_3(_SutterBase):
         )
         if not valid:
             raise self._error(
-                InstrumentReplyError, "status reply does not parse", command=command, reply=bytes(raw)
+                InstrumentReplyError,
+                "status reply does not parse",
+                command=command,
+                reply=bytes(raw),
             )
         return LambdaStatus(
             wheel_positions={"A": wheel_a & 0x0F, "B": wheel_b & 0x0F, "C": wheel_c & 0x0F},
@@ -301,13 +357,8 @@ class SutterLambda10_3(_SutterBase):
         """Controller type/config string from ``0xFD`` (e.g. ``10-3WA-25WB-NC…``, §1.1)."""
         self._ensure_online()
         command = bytes([IDENTIFY])
-        self._purge(command)
-        self._send(command)
-        self._last_command = command
-        self._read_echo(command)
-        reply = self._read_until(
-            lambda buf: buf[-1] == CR, timeout_s=self.timeout_s, command=command, max_bytes=64
-        )
+        self._transact(command, completion_timeout_s=None)
+        reply = self._read_identity(command)
         try:
             return reply[:-1].decode("ascii")
         except UnicodeDecodeError as exc:
@@ -335,6 +386,7 @@ class SutterLambda10_3(_SutterBase):
             raise ValueError(f"position must be an int in {self._positions}, got {position!r}")
         speed = self.speed if speed is None else self._check_speed(speed)
         self._ensure_online()
+        self._resync()
         command = self.move_command(position, speed)
         if command == self._last_command and position == self._position:
             return  # §1.1: an identical command may get no reply; the wheel is already there
@@ -351,6 +403,7 @@ class SutterLambda10_3(_SutterBase):
 
     def _shutter(self, action: Literal["open", "close"]) -> None:
         self._ensure_online()
+        self._resync()
         command = bytes([SHUTTER_CODES[self.shutter][action]])
         if command == self._last_command:
             return  # §1.1: a repeated command may get no reply; the shutter is already there
@@ -442,22 +495,25 @@ class SutterLambdaDG4(_SutterBase):
     def _command(self, byte: int, *, completion_timeout_s: float | None) -> None:
         self._ensure_online()
         command = bytes([byte])
-        if command == self._last_command:
+        repeat = bytes([DG4_REPEAT])
+        if self._last_command is None:
+            # State unknown after a failure: send the dummy. If the DG-4 ignores it, its previous
+            # command was 0xAB already; either way the next command is not a repeat (§1.2).
+            try:
+                self._transact(repeat, completion_timeout_s=None)
+            except InstrumentTimeout:
+                self._last_command = repeat
+        elif command == self._last_command:
             # §1.2: a repeat is neither echoed nor executed without the 0xAB dummy before it.
-            self._transact(bytes([DG4_REPEAT]), completion_timeout_s=None)
+            self._transact(repeat, completion_timeout_s=None)
         self._transact(command, completion_timeout_s=completion_timeout_s)
 
     @property
     def id(self) -> str:  # type: ignore[override]
         """``0xFD`` reply, e.g. ``DG4/5V1.12SS-ON`` (§1.2 Plus/USB extras)."""
-        self._ensure_online()
         command = bytes([IDENTIFY])
-        if command == self._last_command:
-            self._transact(bytes([DG4_REPEAT]), completion_timeout_s=None)
-        self._transact(command, completion_timeout_s=None)
-        reply = self._read_until(
-            lambda buf: buf[-1] == CR, timeout_s=self.timeout_s, command=command, max_bytes=64
-        )
+        self._command(IDENTIFY, completion_timeout_s=None)
+        reply = self._read_identity(command)
         try:
             return reply[:-1].decode("ascii")
         except UnicodeDecodeError as exc:

@@ -67,7 +67,9 @@ class ThorlabsFW102C(SerialInstrument):
         visa_library: str = "",
     ) -> None:
         if n_positions not in (None, 6, 12):
-            raise ValueError(f"n_positions must be 6, 12 or None (ask the wheel), got {n_positions!r}")
+            raise ValueError(
+                f"n_positions must be 6, 12 or None (ask the wheel), got {n_positions!r}"
+            )
         self.move_timeout_s = float(move_timeout_s)
         self._n_positions = n_positions
         self._pending: str | None = None
@@ -100,13 +102,20 @@ class ThorlabsFW102C(SerialInstrument):
                 value = command.split("=", 1)[1] if "=" in command else None
                 kwargs_ = {"value": value} if value is not None else {}
                 raise self._error(
-                    error, "wheel rejected the command", code=token, command=command, reply=reply,
+                    error,
+                    "wheel rejected the command",
+                    code=token,
+                    command=command,
+                    reply=reply,
                     **kwargs_,
                 )
         echo = command + "\r"
         if not text.startswith(echo) or not text.endswith("> "):
             raise self._error(
-                InstrumentReplyError, "reply does not start with the echo", command=command, reply=reply
+                InstrumentReplyError,
+                "reply does not start with the echo",
+                command=command,
+                reply=reply,
             )
         lines = [line for line in text[len(echo) : -2].split("\r") if line]
         if command.endswith("?"):
@@ -118,7 +127,10 @@ class ThorlabsFW102C(SerialInstrument):
             return lines[0]
         if lines:
             raise self._error(
-                InstrumentReplyError, "unexpected data after a set command", command=command, reply=reply
+                InstrumentReplyError,
+                "unexpected data after a set command",
+                command=command,
+                reply=reply,
             )
         return ""
 

@@ -20,6 +20,7 @@ per port (bluesky-ophyd-async.md §4.5).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -116,14 +117,16 @@ def open_adapter(
             f"cannot open port {port!r}: {exc}{hint}", instrument=instrument
         ) from exc
     except (serial.SerialException, OSError) as exc:
-        raise InstrumentDisconnected(f"cannot open port {port!r}: {exc}", instrument=instrument) from exc
+        raise InstrumentDisconnected(
+            f"cannot open port {port!r}: {exc}", instrument=instrument
+        ) from exc
     return SerialAdapter(connection)
 
 
 def _port_label(port: Port) -> str:
     if isinstance(port, str):
         return port
-    if isinstance(port, serial.SerialBase):
+    if isinstance(port, serial.SerialBase) and port.port is not None:
         return str(port.port)
     return type(port).__name__
 
@@ -167,9 +170,7 @@ class SerialInstrument(Instrument):
         """Model and port, as named in every exception."""
         return f"{self.model} at {self.port_label}"
 
-    def _error(
-        self, cls: type[InstrumentError], detail: str, **kwargs: object
-    ) -> InstrumentError:
+    def _error(self, cls: type[InstrumentError], detail: str, **kwargs: object) -> InstrumentError:
         return cls(detail, instrument=self.instrument_label, **kwargs)  # type: ignore[arg-type]
 
     def _io(self, action: Callable[[], bytes | None], command: str | bytes | None) -> bytes:
@@ -179,15 +180,21 @@ class SerialInstrument(Instrument):
         except InstrumentError:
             raise
         except serial.SerialTimeoutException as exc:
-            raise self._error(InstrumentTimeout, f"write timed out: {exc}", command=command) from exc
+            raise self._error(
+                InstrumentTimeout, f"write timed out: {exc}", command=command
+            ) from exc
         except pyvisa.errors.VisaIOError as exc:
             if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                 return b""
             self._needs_reopen = True
-            raise self._error(InstrumentDisconnected, f"VISA I/O error: {exc}", command=command) from exc
+            raise self._error(
+                InstrumentDisconnected, f"VISA I/O error: {exc}", command=command
+            ) from exc
         except (serial.SerialException, OSError) as exc:
             self._needs_reopen = True
-            raise self._error(InstrumentDisconnected, f"port error: {exc}", command=command) from exc
+            raise self._error(
+                InstrumentDisconnected, f"port error: {exc}", command=command
+            ) from exc
         return result if result is not None else b""
 
     def _reopen_if_needed(self, command: str | bytes | None) -> None:
@@ -278,10 +285,8 @@ class SerialInstrument(Instrument):
 
     def close(self) -> None:
         """Close the port."""
-        try:
+        with contextlib.suppress(serial.SerialException, OSError, pyvisa.errors.Error):
             self.adapter.close()
-        except (serial.SerialException, OSError, pyvisa.errors.Error):
-            pass
 
     def __enter__(self) -> SerialInstrument:
         return self

@@ -1,6 +1,7 @@
 """The session contract: RunEngine + rig + clock + catalog, and the clock's effect on plans."""
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -45,7 +46,7 @@ def test_minimal_plan_is_validated_journaled_and_catalogued(session, docs):
     assert run.metadata["stop"]["exit_status"] == "success"
     assert list(run["primary"]["knob"].read()) == [1.5] * 4
     t_s = run["primary"]["t_s"].read()
-    assert len(t_s) == 4 and all(b > a for a, b in zip(t_s, t_s[1:], strict=False))
+    assert len(t_s) == 4 and all(b > a for a, b in itertools.pairwise(t_s))
 
 
 def test_45_minute_sleep_at_time_scale_10000_takes_under_a_second(catalog):
@@ -95,14 +96,14 @@ def test_real_overhead_shows_in_simulated_time(catalog):
     session = start("sim", catalog=catalog, time_scale=1000)
     session.RE(bp.count([session.rig.t_s], num=5))
     t_s = session.catalog[-1]["primary"]["t_s"].read()
-    gaps = [b - a for a, b in zip(t_s, t_s[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(t_s)]
     assert min(gaps) > 0  # some real overhead per event, scaled up by 1000
 
 
 def test_unknown_rig_and_misspelled_overrides_are_refused(catalog):
     with pytest.raises(ValueError, match="rig must be one of sim"):
         start("no-such-rig", catalog=catalog)
-    with pytest.raises(ValueError, match="unknown key 'time_scael'.*allowed keys:.*time_scale"):
+    with pytest.raises(ValueError, match=r"unknown key 'time_scael'.*allowed keys:.*time_scale"):
         start("sim", catalog=catalog, time_scael=10)
 
 

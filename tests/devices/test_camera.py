@@ -1,0 +1,77 @@
+import bluesky.plans as bp
+import h5py
+import numpy as np
+import pytest
+from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider, init_devices
+
+from ionrig.devices import Camera
+from ionrig.simulators import CameraFault
+
+
+@pytest.fixture
+def camera(tmp_path, world, camera_driver):
+    with init_devices():
+        camera = Camera(
+            camera_driver,
+            StaticPathProvider(UUIDFilenameProvider(), tmp_path),
+            now_s=world.clock.now_s,
+            exposure_ms=10.0,
+        )
+    return camera
+
+
+def test_frames_go_to_hdf5_by_reference(RE, docs, camera, world, tmp_path):
+    world.excitation_nm, world.shutter_open = 380, True
+    mask = np.zeros((48, 64), bool)
+    mask[10:20, 10:20] = True
+    camera.set_rois({"a": mask, "bg": ~mask})
+    RE(bp.count([camera], num=3), docs)
+    (descriptor,) = docs.of("descriptor")
+    keys = descriptor["data_keys"]
+    assert keys["camera"]["external"] == "STREAM:" and keys["camera"]["shape"] == [1, 48, 64]
+    assert {k: v["units"] for k, v in keys.items()} == {
+        "camera": "ADU",
+        "camera-t_s": "s",
+        "camera-roi_sums_adu": "ADU",
+    }
+    assert len(docs.of("stream_resource")) == 3
+    assert all("camera" not in e["data"] for e in docs.of("event"))  # never inline
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        frames = f["/entry/data/data"][()]
+        sums = f["/entry/roi_sums_adu"][()]
+        t_s = f["/entry/t_s"][()]
+    assert frames.shape == (3, 48, 64) and frames.dtype == np.uint16
+    np.testing.assert_allclose(sums[:, 0], frames[:, mask].sum(axis=1))
+    np.testing.assert_allclose(sums[:, 1], frames[:, ~mask].sum(axis=1))
+    assert np.all(np.diff(t_s) > 0)
+    assert docs.of("descriptor")[0]["configuration"]["camera"]["data"]["camera-exposure_ms"] == 10.0
+
+
+def test_frames_show_cells_brighter_than_background(RE, camera, world, camera_driver):
+    world.excitation_nm, world.shutter_open = 380, True
+    frame = camera_driver.snap(20.0)
+    assert frame[16, 16] > frame[40, 5] + 50
+    world.shutter_open = False
+    dark = camera_driver.snap(20.0)
+    assert abs(float(dark[16, 16]) - float(dark[40, 5])) < 30  # no excitation, no cells
+
+
+def test_camera_fault_fails_the_run_and_keeps_earlier_frames(
+    RE, docs, camera, camera_driver, tmp_path
+):
+    camera_driver.inject(CameraFault(after_frames=2))
+    with pytest.raises(Exception, match="simulated fault"):
+        RE(bp.count([camera], num=5), docs)
+    assert docs.of("stop")[0]["exit_status"] == "fail"
+    assert len(docs.of("event")) == 2
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        assert f["/entry/data/data"].shape[0] == 2
+
+
+def test_roi_masks_must_fit_the_sensor(camera):
+    with pytest.raises(ValueError, match="mask has shape"):
+        camera.set_rois({"a": np.ones((10, 10), bool)})
+    with pytest.raises(ValueError, match="is empty"):
+        camera.set_rois({"a": np.zeros((48, 64), bool)})

@@ -1,0 +1,79 @@
+import bluesky.plan_stubs as bps
+import pytest
+from ophyd_async.core import init_devices
+
+from ionrig.devices import FilterSlot, FilterWheel, ShutterState
+
+FILTERS = {"340": FilterSlot(1, 340.0), "380": FilterSlot(2, 380.0)}
+
+
+class RecordingDriver:
+    """A wheel driver that records calls (for mock-mode logic tests)."""
+
+    has_shutter = True
+    n_positions = 10
+
+    def __init__(self):
+        self.calls = []
+        self.position = 2
+
+    def move(self, position):
+        self.calls.append(("move", position))
+        self.position = position
+
+    def open_shutter(self):
+        self.calls.append(("open",))
+
+    def close_shutter(self):
+        self.calls.append(("close",))
+
+
+async def test_set_by_name_or_wavelength_moves_the_driver():
+    driver = RecordingDriver()
+    async with init_devices(mock=True):
+        wheel = FilterWheel(driver, FILTERS)
+    await wheel.set("340")
+    await wheel.set(380)
+    await wheel.set("340nm")
+    assert driver.calls == [("move", 1), ("move", 2), ("move", 1)]
+    reading = await wheel.read()
+    assert reading["wheel-filter"]["value"] == "340"
+    assert reading["wheel-wavelength_nm"]["value"] == 340.0
+    assert (await wheel.describe())["wheel-wavelength_nm"]["units"] == "nm"
+
+
+async def test_unknown_filter_is_refused_with_the_choices():
+    driver = RecordingDriver()
+    async with init_devices(mock=True):
+        wheel = FilterWheel(driver, FILTERS)
+    with pytest.raises(ValueError, match=r"filter must be one of 340 \(340 nm\), 380 \(380 nm\)"):
+        await wheel.set("510")
+    assert driver.calls == []
+
+
+async def test_connect_closes_the_shutter_and_reads_the_position():
+    driver = RecordingDriver()
+    async with init_devices():
+        wheel = FilterWheel(driver, FILTERS)
+    assert driver.calls == [("close",)]
+    assert await wheel.filter.get_value() == "380"  # the driver sat at position 2
+    assert await wheel.shutter.state.get_value() == ShutterState.CLOSED
+
+
+async def test_shutter_refuses_unknown_states():
+    driver = RecordingDriver()
+    async with init_devices(mock=True):
+        wheel = FilterWheel(driver, FILTERS)
+    with pytest.raises(ValueError, match="shutter state must be one of open, closed"):
+        await wheel.shutter.set("ajar")
+
+
+def test_simulated_wheel_sets_excitation_in_a_plan(RE, world, wheel_driver):
+    with init_devices():
+        wheel = FilterWheel(wheel_driver, FILTERS)
+    RE(bps.mv(wheel, "380"))
+    assert world.excitation_nm == 380
+    RE(bps.mv(wheel.shutter, "open"))
+    assert world.shutter_open
+    RE(bps.mv(wheel, "340", wheel.shutter, "closed"))
+    assert (world.excitation_nm, world.shutter_open) == (340, False)

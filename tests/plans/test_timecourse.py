@@ -1,0 +1,158 @@
+"""ratiometric_timecourse on the simulated rig: data contract, truth, refusals, failure."""
+
+import numpy as np
+import pytest
+
+from ionrig.analysis import ion_concentration
+from ionrig.plans import PlanParameterError, ratiometric_timecourse
+from ionrig.readers import read_timecourse
+from ionrig.session import start
+from ionrig.simulators import CameraFault
+
+
+def _run(session, docs=None, **kwargs):
+    if docs is not None:
+        session.RE.subscribe(docs)
+    result = session.RE(ratiometric_timecourse(session.rig, **kwargs))
+    return result, session.catalog[result.run_start_uids[0]]
+
+
+def test_streams_keys_units_and_start_document(session, docs):
+    result, run = _run(session, docs, n_pairs=3, exposure_ms=15)
+    assert result.exit_status == "success"
+    descriptors = {d["name"]: d for d in docs.of("descriptor")}
+    assert set(descriptors) == {"primary", "ratio"}
+    primary = descriptors["primary"]["data_keys"]
+    assert {
+        "camera",
+        "camera-t_s",
+        "camera-roi_sums_adu",
+        "filter_wheel-filter",
+        "filter_wheel-wavelength_nm",
+        "t_s",
+    } <= set(primary)
+    assert primary["camera"]["external"] == "STREAM:"
+    ratio_keys = descriptors["ratio"]["data_keys"]
+    assert "t_s" in ratio_keys and "ratio_cell1" in ratio_keys
+    for stream in descriptors.values():
+        for key, datakey in stream["data_keys"].items():
+            if datakey["dtype"] in ("number", "integer", "array"):
+                assert datakey.get("units"), f"{key} has no units"
+    start_doc = run.metadata["start"]
+    assert start_doc["dye"] == "Mag-fura-2" and start_doc["excitation_nm"] == [340, 380]
+    assert start_doc["rig"] == "sim" and start_doc["solution"] == "hbss"
+    assert start_doc["calibration"]["kd_mM"] == 1.9
+    assert set(start_doc["rois"]) == {f"cell{i}" for i in range(1, 6)}
+    assert start_doc["background_roi"]["shape"] == "rectangle"
+    assert len(docs.of("event")) == 3 * 2 + 3  # a frame event per wavelength + a ratio event
+    wavelengths = run["primary"]["filter_wheel-wavelength_nm"].read()
+    assert list(wavelengths) == [340.0, 380.0] * 3
+    assert docs.of("stop")[0]["num_events"] == {"primary": 6, "ratio": 3}
+
+
+def test_ratio_inverts_to_the_true_mg_of_every_cell(session):
+    _, run = _run(session, n_pairs=4)
+    data = read_timecourse(run, frames=True)
+    assert data.frames[340].shape == (4, 128, 128)
+    calibration = data.start["calibration"]
+    world = session.rig.world
+    for name in data.roi_names:
+        spec = data.start["rois"][name]
+        cell = min(
+            world.cells, key=lambda c: (c.x_px - spec["x_px"]) ** 2 + (c.y_px - spec["y_px"]) ** 2
+        )
+        mg = ion_concentration(
+            np.median(data.online_ratio[name]),
+            r_min=calibration["r_min"],
+            r_max=calibration["r_max"],
+            kd=calibration["kd_mM"],
+            beta=calibration["beta"],
+        )
+        assert mg == pytest.approx(cell.mg_free_mM, rel=0.05), name
+
+
+def test_pairs_follow_interval_on_the_rig_clock(catalog):
+    time_scale = 40
+    session = start("sim", catalog=catalog, time_scale=time_scale)
+    _, run = _run(session, n_pairs=4, interval_s=10.0)
+    frame_t_s = run["primary"]["camera-t_s"].read()
+    starts_340 = frame_t_s[::2]
+    schedule = starts_340[0] + 10.0 * np.arange(4)
+    # never early, and late only by real software overhead (× time_scale): allow 250 ms of it
+    assert np.all(starts_340 >= schedule - 1e-6)
+    assert np.all(starts_340 < schedule + 0.25 * time_scale)
+    assert np.diff(run["ratio"]["t_s"].read()).mean() == pytest.approx(10.0, abs=0.1 * time_scale)
+
+
+def test_given_rois_are_used_and_recorded(session):
+    rois = {"soma": {"shape": "circle", "x_px": 64, "y_px": 64, "radius_px": 5}}
+    background = {"shape": "rectangle", "x_px": 0, "y_px": 118, "width_px": 20, "height_px": 10}
+    _, run = _run(session, n_pairs=1, rois=rois, background_roi=background)
+    start_doc = run.metadata["start"]
+    assert list(start_doc["rois"]) == ["soma"]
+    assert start_doc["background_roi"]["y_px"] == 118
+    assert start_doc["roi_pixels"]["background"] == 200
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_pairs": 0}, r"n_pairs must be in 1\.\."),
+        ({"n_pairs": 2.5}, r"n_pairs must be an integer"),
+        ({"n_pairs": 2, "exposure_ms": -5}, r"exposure_ms must be in \(0, 10000\] ms"),
+        ({"n_pairs": 2, "interval_s": float("nan")}, r"interval_s must be a number"),
+        (
+            {"n_pairs": 2, "rois": [{"shape": "star", "x_px": 1}]},
+            r"rois\['cell1'\]: ROI shape must be one of circle, rectangle, polygon; got 'star'",
+        ),
+        (
+            {
+                "n_pairs": 2,
+                "rois": {"a": {"shape": "circle", "x_px": 500, "y_px": 500, "radius_px": 3}},
+            },
+            r"rois\['a'\] covers no pixel",
+        ),
+        (
+            {"n_pairs": 2, "background_roi": {"shape": "circle", "x_px": 3}},
+            r"background_roi: missing 'y_px'",
+        ),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_moves(session, docs, kwargs, message):
+    session.RE.subscribe(docs)
+    wheel_before = session.rig.instruments["filter_wheel"].position
+    frames_before = session.rig.instruments["camera"].frames_taken
+    with pytest.raises(PlanParameterError, match=message):
+        ratiometric_timecourse(session.rig, **kwargs)
+    assert docs.documents == []
+    assert session.rig.instruments["filter_wheel"].position == wheel_before
+    assert session.rig.instruments["camera"].frames_taken == frames_before
+
+
+def test_camera_failure_closes_the_run_keeps_frames_and_closes_the_shutter(session, docs):
+    camera = session.rig.instruments["camera"]
+    camera.inject(CameraFault(after_frames=camera.frames_taken + 1 + 5))  # preview + 5 frames
+    session.RE.subscribe(docs)
+    with pytest.raises(Exception, match="simulated fault"):
+        session.RE(ratiometric_timecourse(session.rig, 10))
+    (stop,) = docs.of("stop")
+    assert stop["exit_status"] == "fail"
+    assert not session.rig.world.shutter_open
+    run = session.catalog[stop["run_start"]]
+    assert run.metadata["stop"]["exit_status"] == "fail"
+    frames = run["primary"]["camera"].read()
+    assert frames.shape[0] == 5
+    assert len(run["ratio"]["t_s"].read()) == 2
+
+
+def test_same_seed_same_frames_different_seed_different_noise(tmp_path):
+    def frames(seed, where):
+        session = start("sim", catalog=tmp_path / where, seed=seed, time_scale=100)
+        result = session.RE(ratiometric_timecourse(session.rig, 2))
+        data = session.catalog[result.run_start_uids[0]]["primary"]["camera"].read()
+        session.close()
+        return np.asarray(data)
+
+    first, again, other = frames(5, "a"), frames(5, "b"), frames(6, "c")
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
