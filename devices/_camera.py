@@ -122,10 +122,9 @@ class _CameraAcquireLogic(DetectorAcquireLogic):
                 self._set_roi_sums(sums)
                 if self._state.file is not None:
                     self._set_frames_written(self._state.file.frames_written)
-        except Exception as error:
+        except Exception as error:  # kept, and raised by wait_for_idle and trigger
             self.error = error
             self.failed.set()
-            raise
 
     async def start_acquiring(self) -> None:
         self.failed.clear()
@@ -136,6 +135,8 @@ class _CameraAcquireLogic(DetectorAcquireLogic):
         if self._task is not None:
             task, self._task = self._task, None
             await task
+        if self.error is not None:
+            raise self.error
 
     async def ensure_stopped(self) -> None:
         if self._task is not None:

@@ -25,64 +25,14 @@ from ionrig.devices import (
     SoftPerfusion,
 )
 from ionrig.simulators import (
-    CameraSensor,
-    Cell,
-    MagFura2,
     ScaledClock,
     SimulatedCamera,
     SimulatedFilterWheel,
     World,
-    default_cells,
+    WorldConfig,
 )
 
 __all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
-
-
-@dataclass(frozen=True)
-class CellConfig:
-    x_px: float
-    y_px: float
-    radius_px: float
-    mg_free_mM: float = 0.8
-    dye_uM: float = 50.0
-
-    def __post_init__(self) -> None:
-        Cell(**asdict(self))  # the simulator's own checks, so the rig file fails on load
-
-
-@dataclass(frozen=True)
-class DyeConfig:
-    kd_mM: float = 1.9
-    r_min: float = 0.4
-    r_max: float = 3.0
-    beta: float = 5.0
-    brightness_e_per_uM_ms: float = 0.5
-
-    def __post_init__(self) -> None:
-        MagFura2(**asdict(self))
-
-
-@dataclass(frozen=True)
-class SensorConfig:
-    width_px: int = 128
-    height_px: int = 128
-    bit_depth: int = 16
-    gain_adu_per_e: float = 0.5
-    read_noise_e: float = 1.6
-    offset_adu: float = 100.0
-    dark_current_e_per_s: float = 0.5
-    readout_ms: float = 5.0
-
-    def __post_init__(self) -> None:
-        CameraSensor(**asdict(self))
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    n_cells: int = 5
-    cells: list[CellConfig] = field(default_factory=list)
-    dye: DyeConfig = field(default_factory=DyeConfig)
-    sensor: SensorConfig = field(default_factory=SensorConfig)
 
 
 @dataclass(frozen=True)
@@ -222,18 +172,6 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
     return build(RigConfig, merge(raw, overrides))
 
 
-def _build_world(config: RigConfig, clock: ScaledClock) -> World:
-    w = config.world
-    sensor = CameraSensor(**asdict(w.sensor))
-    if w.cells:
-        cells = [Cell(**asdict(c)) for c in w.cells]
-    else:
-        cells = default_cells(sensor.width_px, sensor.height_px, w.n_cells, config.seed)
-    return World(
-        cells=cells, dye=MagFura2(**asdict(w.dye)), sensor=sensor, clock=clock, seed=config.seed
-    )
-
-
 def load_rig(
     name_or_path: str | os.PathLike = "sim",
     *,
@@ -260,7 +198,7 @@ def load_rig(
             "'driver:'; this build supports driver 'simulated' only (see docs/architecture.md)"
         )
     clock = ScaledClock(config.time_scale)
-    world = _build_world(config, clock)
+    world = World.from_config(config.world, clock=clock, seed=config.seed)
     wheel_driver = SimulatedFilterWheel(
         world,
         {f.position: round(f.wavelength_nm) for f in config.filter_wheel.filters.values()},

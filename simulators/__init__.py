@@ -20,13 +20,14 @@ from ._serial_url import (
 )
 from ._sutter import SimulatedLambda10_3, SimulatedLambdaDG4
 from ._thorlabs import SimulatedFW102C
-from ._world import CameraSensor, Cell, World, default_cells
+from ._world import CameraSensor, Cell, CellConfig, World, WorldConfig, default_cells
 
 __all__ = [
     "CameraError",
     "CameraFault",
     "CameraSensor",
     "Cell",
+    "CellConfig",
     "Clock",
     "Fault",
     "FaultKind",
@@ -43,6 +44,7 @@ __all__ = [
     "TcpServer",
     "WallClock",
     "World",
+    "WorldConfig",
     "default_cells",
     "get_simulated_instrument",
     "register_simulated_instrument",

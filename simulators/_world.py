@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from ._clock import Clock, ScaledClock
 from ._dye import MagFura2
 
-__all__ = ["CameraSensor", "Cell", "World", "default_cells"]
+__all__ = ["CameraSensor", "Cell", "CellConfig", "World", "WorldConfig", "default_cells"]
 
 
 @dataclass
@@ -104,6 +104,37 @@ def default_cells(width_px: int, height_px: int, n_cells: int, seed: int) -> lis
     return cells
 
 
+@dataclass(frozen=True)
+class CellConfig:
+    """A cell as a rig file places it (see :class:`Cell`)."""
+
+    x_px: float
+    y_px: float
+    radius_px: float
+    mg_free_mM: float = 0.8
+    dye_uM: float = 50.0
+
+    def __post_init__(self) -> None:
+        self.make()  # the cell's own checks, so a rig file fails when it is read
+
+    def make(self) -> Cell:
+        return Cell(self.x_px, self.y_px, self.radius_px, self.mg_free_mM, self.dye_uM)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The ``world:`` section of a simulated rig's file: every parameter of the simulation."""
+
+    n_cells: int = 5
+    cells: list[CellConfig] = field(default_factory=list)
+    dye: MagFura2 = field(default_factory=MagFura2)
+    sensor: CameraSensor = field(default_factory=CameraSensor)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_cells <= 500:
+            raise ValueError(f"n_cells must be in 1..500, got {self.n_cells!r}")
+
+
 @dataclass
 class World:
     """Ground truth of a simulated rig, advanced on the rig's clock."""
@@ -122,6 +153,16 @@ class World:
     )
     excitation_nm: int | None = None
     shutter_open: bool = False
+
+    @classmethod
+    def from_config(cls, config: WorldConfig, *, clock: Clock, seed: int) -> World:
+        """The world a rig file describes; cells placed at random (seeded) unless listed."""
+        if config.cells:
+            cells = [c.make() for c in config.cells]
+        else:
+            sensor = config.sensor
+            cells = default_cells(sensor.width_px, sensor.height_px, config.n_cells, seed)
+        return cls(cells=cells, dye=config.dye, sensor=config.sensor, clock=clock, seed=seed)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)

@@ -123,6 +123,19 @@ def open_adapter(
     return SerialAdapter(connection)
 
 
+def _close_connection(connection: object) -> None:
+    """Close a pyserial (or VISA) connection without leaking its socket.
+
+    pyserial's ``socket://`` ``close()`` skips ``socket.close()`` when ``shutdown()`` fails
+    because the peer is gone, leaving the socket to the garbage collector; close it here too
+    (closing twice is harmless).
+    """
+    leaked = getattr(connection, "_socket", None)
+    connection.close()  # type: ignore[attr-defined]
+    if leaked is not None and hasattr(leaked, "close"):
+        leaked.close()
+
+
 def _port_label(port: Port) -> str:
     if isinstance(port, str):
         return port
@@ -205,7 +218,7 @@ class SerialInstrument(Instrument):
             return
 
         def reopen() -> None:
-            connection.close()
+            _close_connection(connection)
             connection.open()
 
         self._io(reopen, command)  # type: ignore[arg-type]
@@ -285,8 +298,12 @@ class SerialInstrument(Instrument):
 
     def close(self) -> None:
         """Close the port."""
+        connection = getattr(self.adapter, "connection", None)
         with contextlib.suppress(serial.SerialException, OSError, pyvisa.errors.Error):
-            self.adapter.close()
+            if isinstance(connection, serial.SerialBase):
+                _close_connection(connection)
+            else:
+                self.adapter.close()
 
     def __enter__(self) -> SerialInstrument:
         return self

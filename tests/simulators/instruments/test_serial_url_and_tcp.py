@@ -139,3 +139,13 @@ def test_serve_tcp_drops_the_client_on_disconnect_and_serves_it_again(clock):
 def test_serve_tcp_listens_on_loopback_only(clock):
     with pytest.raises(ValueError, match="loopback"):
         serve_tcp(SimulatedFW102C(clock), 0, host="0.0.0.0")
+
+
+def test_closing_after_the_server_went_away_closes_the_socket(clock):
+    server = serve_tcp(SimulatedFW102C(clock), 0)
+    wheel = ThorlabsFW102C(server.url, timeout_s=0.5)
+    assert wheel.position == 1
+    sock = wheel.adapter.connection._socket
+    server.stop()
+    wheel.close()
+    assert sock.fileno() == -1  # pyserial alone may skip close() when shutdown() fails
