@@ -131,9 +131,11 @@ class Catalog:
         self.client.delete_contents(uid, recursive=True, external_only=False)
 
     def close(self) -> None:
-        if self._context is not None:
-            self._context.close()
-            self._context = None
+        """Release the catalog: the in-process app, or the HTTP connection to the server."""
+        context = self._context or getattr(self.client, "context", None)
+        if context is not None:
+            context.close()
+        self._context = None
 
     def __repr__(self) -> str:
         where = "server" if self.remote else "embedded"

@@ -9,6 +9,9 @@ import pytest
 from bluesky import RunEngine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Subprocesses run Python with -P: from the repository root, the current directory on sys.path
+# would shadow the installed ionrig with the glue-only ./ionrig folder.
 SHARED = REPO_ROOT.parent / "shared"
 
 

@@ -134,7 +134,7 @@ KILLED_PLAN = textwrap.dedent(
 def test_sigkill_mid_run_then_recover_keeps_every_emitted_event(data_dir):
     env = {**os.environ, "IONRIG_DATA": str(data_dir)}
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_PLAN], stdout=subprocess.PIPE, env=env, text=True
+        [sys.executable, "-P", "-c", KILLED_PLAN], stdout=subprocess.PIPE, env=env, text=True
     )
     announced = 0
     deadline = time.monotonic() + 90
@@ -148,7 +148,7 @@ def test_sigkill_mid_run_then_recover_keeps_every_emitted_event(data_dir):
     assert announced >= 40, "the child never got going"
 
     cli = subprocess.run(
-        [sys.executable, "-m", "ionrig.cli", "--data", str(data_dir), "catalog", "recover"],
+        [sys.executable, "-P", "-m", "ionrig.cli", "--data", str(data_dir), "catalog", "recover"],
         capture_output=True,
         text=True,
         env=env,
