@@ -24,8 +24,12 @@ from ionrig.devices import (
     SoftAmplifier,
     SoftPerfusion,
 )
+from ionrig.devices.drivers import SutterLambda10_3
 from ionrig.simulators import (
     ScaledClock,
+    SimulatedLambda10_3,
+    bind_excitation,
+    register_simulated_instrument,
     SimulatedCamera,
     SimulatedFilterWheel,
     World,
@@ -49,14 +53,24 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class FilterWheelConfig:
-    driver: Literal["simulated"] = "simulated"
+    """The excitation switcher. ``driver: lambda10-3`` talks Sutter's serial protocol on
+    ``port`` (``/dev/ttyUSB0``, ``COM3``, a VISA name, or ``ionrig-sim://NAME`` for the simulated
+    controller); ``driver: simulated`` drives the simulated world directly, without bytes."""
+
+    driver: Literal["lambda10-3", "simulated"] = "lambda10-3"
+    port: str = "ionrig-sim://lambda10-3"
+    wheel: Literal["A", "B", "C"] = "A"
+    shutter: Literal["A", "B"] = "A"
+    speed: int = 1
+    baud_rate: int = 9600
+    timeout_s: float = 1.0
     filters: dict[str, FilterConfig] = field(
         default_factory=lambda: {
             "340": FilterConfig(position=1, wavelength_nm=340.0),
             "380": FilterConfig(position=2, wavelength_nm=380.0),
         }
     )
-    switch_ms: float = 40.0
+    switch_ms: float = 40.0  # driver "simulated" only: time per position step
 
     def __post_init__(self) -> None:
         positions = [f.position for f in self.filters.values()]
@@ -64,6 +78,10 @@ class FilterWheelConfig:
             raise ConfigError(f"filters: two filters share a position ({sorted(positions)})")
         if not 0 <= self.switch_ms <= 10_000:
             raise ConfigError(f"switch_ms must be in 0..10000 ms, got {self.switch_ms!r}")
+        if not 0 <= self.speed <= 7:
+            raise ConfigError(f"speed must be in 0..7 (Sutter speed setting), got {self.speed!r}")
+        if not 0 < self.timeout_s <= 60:
+            raise ConfigError(f"timeout_s must be in (0, 60] s, got {self.timeout_s!r}")
 
 
 @dataclass(frozen=True)
@@ -172,6 +190,36 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
     return build(RigConfig, merge(raw, overrides))
 
 
+SIMULATED_PORT = "ionrig-sim://"
+
+
+def _filter_wheel_driver(config: FilterWheelConfig, world: World, clock: ScaledClock):
+    """The wheel's driver, and the simulated instrument behind it (for fault injection)."""
+    wavelengths = {f.position: f.wavelength_nm for f in config.filters.values()}
+    if config.driver == "simulated":
+        instrument = SimulatedFilterWheel(
+            world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=config.switch_ms
+        )
+        return instrument, instrument
+    if not config.port.startswith(SIMULATED_PORT):
+        raise ConfigError(
+            f"filter_wheel.port: a simulated rig uses {SIMULATED_PORT}NAME ports, "
+            f"got {config.port!r}"
+        )
+    instrument = SimulatedLambda10_3(clock)
+    bind_excitation(world, instrument, wavelengths, wheel=config.wheel, shutter=config.shutter)
+    register_simulated_instrument(config.port.removeprefix(SIMULATED_PORT), instrument)
+    driver = SutterLambda10_3(
+        config.port,
+        config.wheel,
+        shutter=config.shutter,
+        speed=config.speed,
+        baud_rate=config.baud_rate,
+        timeout_s=config.timeout_s,
+    )
+    return driver, instrument
+
+
 def load_rig(
     name_or_path: str | os.PathLike = "sim",
     *,
@@ -194,16 +242,12 @@ def load_rig(
     raw.mkdir(parents=True, exist_ok=True)
     if not config.simulated:
         raise ConfigError(
-            f"rig {config.name!r}: real instrument drivers are selected per role with "
-            "'driver:'; this build supports driver 'simulated' only (see docs/architecture.md)"
+            f"rig {config.name!r}: camera.driver 'simulated' is the only camera of this build, "
+            "so only simulated rigs (simulated: true) can be loaded yet"
         )
     clock = ScaledClock(config.time_scale)
     world = World.from_config(config.world, clock=clock, seed=config.seed)
-    wheel_driver = SimulatedFilterWheel(
-        world,
-        {f.position: round(f.wavelength_nm) for f in config.filter_wheel.filters.values()},
-        switch_ms=config.filter_wheel.switch_ms,
-    )
+    wheel_driver, wheel_instrument = _filter_wheel_driver(config.filter_wheel, world, clock)
     filters = {
         name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
         for name, f in config.filter_wheel.filters.items()
@@ -232,6 +276,6 @@ def load_rig(
         name="rig",
     )
     # The simulated instruments behind the devices, for tests that inject faults.
-    rig.instruments = {"filter_wheel": wheel_driver, "camera": camera_driver}
+    rig.instruments = {"filter_wheel": wheel_instrument, "camera": camera_driver}
     call_in_bluesky_event_loop(rig.connect())
     return rig

@@ -4,6 +4,7 @@ Importing this package registers the ``ionrig-sim://NAME`` pyserial URL scheme
 (:mod:`ionrig.simulators._serial_url`), so drivers reach simulated instruments by port string.
 """
 
+from ._bindings import bind_excitation
 from ._clock import Clock, ScaledClock, WallClock
 from ._dye import MagFura2
 from ._faults import Fault, FaultKind
@@ -23,6 +24,7 @@ from ._thorlabs import SimulatedFW102C
 from ._world import CameraSensor, Cell, CellConfig, World, WorldConfig, default_cells
 
 __all__ = [
+    "bind_excitation",
     "CameraError",
     "CameraFault",
     "CameraSensor",

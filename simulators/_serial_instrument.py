@@ -21,7 +21,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ._clock import Clock, ScaledClock
 from ._faults import Fault, FaultKind, FaultSchedule
@@ -59,6 +61,13 @@ class SimulatedSerialInstrument:
         self._was_disconnected = False
         #: Every message received, with the clock time (for tests and the demo).
         self.received: list[tuple[float, bytes]] = []
+        #: Callables ``(what, value)`` told of every state change that acts on the world
+        #: (a filter in place, a shutter opened); see :mod:`ionrig.simulators._bindings`.
+        self.observers: list[Callable[[str, Any], None]] = []
+
+    def _notify(self, what: str, value: Any) -> None:
+        for observer in self.observers:
+            observer(what, value)
 
     # -- faults ---------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:

@@ -129,6 +129,7 @@ class SimulatedLambda10_3(SimulatedSerialInstrument):
             shutter, action = SHUTTER_CODES[first]
             if action != "conditional":
                 self.shutter_state[shutter] = first
+                self._notify("shutter", (shutter, self.shutter_open[shutter]))
             return [Reply(message), Reply(CR, SHUTTER_TIME_S)]
         if first == STATUS:
             return [Reply(message + self._status_bytes() + CR)]
@@ -156,6 +157,7 @@ class SimulatedLambda10_3(SimulatedSerialInstrument):
         self.wheel_position[wheel] = position
         self.wheel_speed[wheel] = speed
         self.history.append((now_s + duration, wheel, position))
+        self._notify("wheel", (wheel, position))
         echo = bytes([*message[:-1], byte & 0x0F]) if self.nibble_echo else message
         done = b"\x01" + CR if self.stray_byte else CR
         return [Reply(echo), Reply(done, duration)]
@@ -216,6 +218,7 @@ class SimulatedLambdaDG4(SimulatedSerialInstrument):
     def _set_position(self, position: int, at_s: float) -> None:
         self.position = position
         self.history.append((at_s, position))
+        self._notify("filter", position)
 
     def trigger(self) -> None:
         """One TTL/STROBE pulse (e.g. the camera's "exposing" output): advance the ring buffer

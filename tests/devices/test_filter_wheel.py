@@ -1,5 +1,6 @@
 import bluesky.plan_stubs as bps
 import pytest
+from bluesky.utils import FailedStatus
 from ophyd_async.core import init_devices
 
 from ionrig.devices import FilterSlot, FilterWheel, ShutterState
@@ -77,3 +78,64 @@ def test_simulated_wheel_sets_excitation_in_a_plan(RE, world, wheel_driver):
     assert world.shutter_open
     RE(bps.mv(wheel, "340", wheel.shutter, "closed"))
     assert (world.excitation_nm, world.shutter_open) == (340, False)
+
+
+def test_through_the_sutter_driver_on_the_simulated_lambda(RE, world):
+    """End to end: device → SutterLambda10_3 driver → bytes → simulated Lambda 10-3 → world."""
+    from ionrig.devices.drivers import SutterLambda10_3
+    from ionrig.simulators import (
+        ScaledClock,
+        SimulatedLambda10_3,
+        bind_excitation,
+        register_simulated_instrument,
+        unregister_simulated_instrument,
+    )
+
+    lam = SimulatedLambda10_3(ScaledClock(1000))
+    bind_excitation(world, lam, {1: 340, 2: 380})
+    register_simulated_instrument("wheel-under-test", lam)
+    try:
+        driver = SutterLambda10_3("ionrig-sim://wheel-under-test", speed=1)
+        with init_devices():
+            wheel = FilterWheel(driver, FILTERS)
+        RE(bps.mv(wheel, "380", wheel.shutter, "open"))
+        assert (world.excitation_nm, world.shutter_open) == (380, True)
+        RE(bps.mv(wheel, "340"))
+        assert world.excitation_nm == 340
+        sent = b"".join(message for _, message in lam.received)
+        # go on-line, shutter A closed at connect, then moves: wheel A, speed 1 (§1.1: 16·s + p)
+        assert sent.startswith(b"\xee") and b"\xac" in sent
+        assert bytes([0x12]) in sent and bytes([0x11]) in sent and b"\xaa" in sent
+    finally:
+        unregister_simulated_instrument("wheel-under-test")
+
+
+def test_a_wheel_that_stops_answering_fails_the_plan_with_a_typed_error(RE, docs, world):
+    import bluesky.plans as bp
+
+    from ionrig.devices.drivers import InstrumentTimeout, SutterLambda10_3
+    from ionrig.simulators import (
+        Fault,
+        FaultKind,
+        ScaledClock,
+        SimulatedLambda10_3,
+        bind_excitation,
+        register_simulated_instrument,
+        unregister_simulated_instrument,
+    )
+
+    lam = SimulatedLambda10_3(ScaledClock(1000))
+    bind_excitation(world, lam, {1: 340, 2: 380})
+    register_simulated_instrument("wheel-fault", lam)
+    try:
+        driver = SutterLambda10_3("ionrig-sim://wheel-fault", speed=1, timeout_s=0.2)
+        with init_devices():
+            wheel = FilterWheel(driver, FILTERS)
+        lam.inject(Fault(FaultKind.NO_REPLY, at_s=0.0))
+        with pytest.raises(FailedStatus) as failure:
+            RE(bp.list_scan([], wheel, ["340", "380"]), docs)
+        assert isinstance(failure.value.__cause__, InstrumentTimeout)
+        assert "no reply within 0.2 s" in str(failure.value.__cause__)
+        assert docs.of("stop")[0]["exit_status"] == "fail"
+    finally:
+        unregister_simulated_instrument("wheel-fault")

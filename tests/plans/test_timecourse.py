@@ -120,12 +120,12 @@ def test_given_rois_are_used_and_recorded(session):
 )
 def test_bad_parameters_are_refused_before_anything_moves(session, docs, kwargs, message):
     session.RE.subscribe(docs)
-    wheel_before = session.rig.instruments["filter_wheel"].position
+    bytes_before = len(session.rig.instruments["filter_wheel"].received)
     frames_before = session.rig.instruments["camera"].frames_taken
     with pytest.raises(PlanParameterError, match=message):
         ratiometric_timecourse(session.rig, **kwargs)
     assert docs.documents == []
-    assert session.rig.instruments["filter_wheel"].position == wheel_before
+    assert len(session.rig.instruments["filter_wheel"].received) == bytes_before
     assert session.rig.instruments["camera"].frames_taken == frames_before
 
 
