@@ -86,6 +86,30 @@ def _demo(args) -> int:
     return 0 if worst <= 0.15 else 1
 
 
+def _simulate(args) -> int:
+    import time
+
+    from ionrig.simulators import ScaledClock, serve_tcp
+    from ionrig.simulators._serial_url import DEFAULT_KINDS
+
+    if args.instrument not in DEFAULT_KINDS:
+        print(
+            f"error: instrument must be one of {', '.join(sorted(DEFAULT_KINDS))}; "
+            f"got {args.instrument!r}",
+            file=sys.stderr,
+        )
+        return 2
+    instrument = DEFAULT_KINDS[args.instrument](ScaledClock(args.time_scale))
+    with serve_tcp(instrument, args.tcp, host=args.host) as server:
+        print(f"simulated {args.instrument} on {server.url} (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ionrig", description="Run Mag-fura-2 / patch-clamp experiments as bluesky plans."
@@ -107,6 +131,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--pairs", type=int, default=20, help="340/380 pairs (default 20)")
     demo.set_defaults(func=_demo)
+
+    simulate = commands.add_parser(
+        "simulate", help="serve a simulated serial instrument on a loopback TCP port"
+    )
+    simulate.add_argument("instrument", help="lambda10-3, dg4, fw102c or ne500")
+    simulate.add_argument(
+        "--tcp",
+        type=int,
+        required=True,
+        metavar="PORT",
+        help="TCP port; reach it as socket://127.0.0.1:PORT",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    simulate.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (default 1)",
+    )
+    simulate.set_defaults(func=_simulate)
 
     catalog = commands.add_parser("catalog", help="the run catalog")
     sub = catalog.add_subparsers(dest="catalog_command", required=True)

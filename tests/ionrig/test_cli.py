@@ -102,3 +102,42 @@ def test_serve_owns_the_catalog_and_others_connect_over_http(data_dir):
     local = open_catalog(data_dir)
     assert not local.remote
     local.close()
+
+
+def test_simulate_serves_an_instrument_that_the_real_driver_drives():
+    from ionrig.devices.drivers import SutterLambda10_3
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "ionrig.cli",
+            "simulate",
+            "lambda10-3",
+            "--tcp",
+            str(port),
+            "--time-scale",
+            "100",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "socket://127.0.0.1:" in server.stdout.readline()
+        wheel = SutterLambda10_3(f"socket://127.0.0.1:{port}", speed=1)
+        wheel.move(3)
+        assert wheel.position == 3
+        wheel.open_shutter()
+        wheel.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()
+    assert server.returncode == 0
+
+
+def test_simulate_refuses_unknown_instruments(capsys):
+    assert main(["simulate", "lambda99", "--tcp", "5999"]) == 2
+    assert "instrument must be one of dg4, fw102c, lambda10-3, ne500" in capsys.readouterr().err
