@@ -6,6 +6,24 @@ Every driver takes a ``port``: a pyserial port or URL (``/dev/ttyUSB0``, ``COM3`
 are typed (:mod:`._errors`); protocols are described in ``instrument-protocols.md``.
 """
 
+from ._axopatch import (
+    AmplifierModeError,
+    Axopatch200B,
+    AxopatchChannels,
+    AxopatchMode,
+    AxopatchSweepInfo,
+    AxopatchTelegraphs,
+)
+from ._daq import (
+    Daq,
+    DaqBackend,
+    DaqCommandError,
+    DaqDeviceLost,
+    DaqRangeError,
+    DaqReadingError,
+    DaqTimeout,
+    as_daq,
+)
 from ._errors import (
     CommandIgnoredError,
     CommandNotApplicableError,
@@ -21,14 +39,37 @@ from ._errors import (
     UnknownCommandError,
 )
 from ._filter_wheel import FilterWheel
+from ._micromanager import (
+    MicroManagerCamera,
+    MicroManagerError,
+    MicroManagerImageError,
+    simulated_core,
+)
 from ._newera import NewEraPump, PumpAlarm, PumpDispensed, PumpStatus
+from ._nidaqmx import NidaqmxDaq
+from ._pressure import PressureRegulator
 from ._sutter import LambdaStatus, SutterLambda10_3, SutterLambdaDG4
+from ._temperature import TemperatureMonitor
 from ._thorlabs import ThorlabsFW102C
 from ._transport import SerialInstrument, is_visa_resource, open_adapter
+from ._valves import TtlValveController
 
 __all__ = [
+    "AmplifierModeError",
+    "Axopatch200B",
+    "AxopatchChannels",
+    "AxopatchMode",
+    "AxopatchSweepInfo",
+    "AxopatchTelegraphs",
     "CommandIgnoredError",
     "CommandNotApplicableError",
+    "Daq",
+    "DaqBackend",
+    "DaqCommandError",
+    "DaqDeviceLost",
+    "DaqRangeError",
+    "DaqReadingError",
+    "DaqTimeout",
     "FilterWheel",
     "InstrumentAlarm",
     "InstrumentCommandError",
@@ -40,15 +81,24 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidPacketError",
     "LambdaStatus",
+    "MicroManagerCamera",
+    "MicroManagerError",
+    "MicroManagerImageError",
     "NewEraPump",
+    "NidaqmxDaq",
+    "PressureRegulator",
     "PumpAlarm",
     "PumpDispensed",
     "PumpStatus",
     "SerialInstrument",
     "SutterLambda10_3",
     "SutterLambdaDG4",
+    "TemperatureMonitor",
     "ThorlabsFW102C",
+    "TtlValveController",
     "UnknownCommandError",
+    "as_daq",
     "is_visa_resource",
     "open_adapter",
+    "simulated_core",
 ]
