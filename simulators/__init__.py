@@ -6,6 +6,7 @@ Importing this package registers the ``ionrig-sim://NAME`` pyserial URL scheme
 
 from ._bindings import bind_excitation
 from ._clock import Clock, ScaledClock, WallClock
+from ._daq import DaqEvent, SimulatedDaq, SweepRecord
 from ._dye import MagFura2
 from ._faults import Fault, FaultKind
 from ._newera import SimulatedNE500
@@ -24,18 +25,19 @@ from ._thorlabs import SimulatedFW102C
 from ._world import CameraSensor, Cell, CellConfig, World, WorldConfig, default_cells
 
 __all__ = [
-    "bind_excitation",
     "CameraError",
     "CameraFault",
     "CameraSensor",
     "Cell",
     "CellConfig",
     "Clock",
+    "DaqEvent",
     "Fault",
     "FaultKind",
     "MagFura2",
     "ScaledClock",
     "SimulatedCamera",
+    "SimulatedDaq",
     "SimulatedFW102C",
     "SimulatedFilterWheel",
     "SimulatedLambda10_3",
@@ -43,10 +45,12 @@ __all__ = [
     "SimulatedNE500",
     "SimulatedSerial",
     "SimulatedSerialInstrument",
+    "SweepRecord",
     "TcpServer",
     "WallClock",
     "World",
     "WorldConfig",
+    "bind_excitation",
     "default_cells",
     "get_simulated_instrument",
     "register_simulated_instrument",
