@@ -1,5 +1,7 @@
 """ophyd-async devices of a rig (drivers live in ``ionrig.devices.drivers``)."""
 
+from ._amplifier import AmplifierDriver, PatchAmplifier, step_protocol
+from ._analog import PressureController, PressureDriver, TemperatureController, TemperatureDriver
 from ._camera import Camera, CameraDriver
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._perfusion import (
@@ -16,13 +18,8 @@ from ._rig import ROLES, ClockReadable, Rig
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = [
-    "FlowSource",
-    "GravityFlow",
-    "Perfusion",
-    "SolutionLine",
-    "SyringePumpFlow",
-    "ValveDriver",
     "ROLES",
+    "AmplifierDriver",
     "BlockingPort",
     "Camera",
     "CameraDriver",
@@ -31,9 +28,21 @@ __all__ = [
     "FilterSlot",
     "FilterWheel",
     "FilterWheelDriver",
+    "FlowSource",
+    "GravityFlow",
+    "PatchAmplifier",
+    "Perfusion",
+    "PressureController",
+    "PressureDriver",
     "Rig",
     "Shutter",
     "ShutterState",
     "SoftAmplifier",
     "SoftPerfusion",
+    "SolutionLine",
+    "SyringePumpFlow",
+    "TemperatureController",
+    "TemperatureDriver",
+    "ValveDriver",
+    "step_protocol",
 ]
