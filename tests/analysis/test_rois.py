@@ -75,3 +75,24 @@ def test_detect_cells_refuses_bad_images():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         detect_cells(bad)
+
+
+def test_ratio_and_ion_concentration_refuse_bad_input_by_name():
+    from ionrig.analysis import ion_concentration, ratio
+
+    with pytest.raises(ValueError, match=r"shapes do not match: f340 \(3,\), f380 \(2,\)"):
+        ratio([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="exposure340_ms must be > 0"):
+        ratio(1.0, 1.0, exposure340_ms=0)
+    with pytest.raises(ValueError, match="r_max must be greater than r_min"):
+        ion_concentration(1.0, r_min=3.0, r_max=0.4, kd=1.9)
+    with pytest.raises(ValueError, match="ratio contains NaN"):
+        ion_concentration([np.nan], r_min=0.4, r_max=3.0, kd=1.9)
+    # exposure normalisation and background: ((8-2)/2) / ((5-1)/4) = 3
+    assert ratio(
+        8.0, 5.0, background340=2.0, background380=1.0, exposure340_ms=2.0, exposure380_ms=4.0
+    ) == pytest.approx(3.0)
+    # Grynkiewicz round trip: kd*beta*(R-Rmin)/(Rmax-R)
+    assert ion_concentration(1.0, r_min=0.4, r_max=3.0, kd=1.9, beta=5.0) == pytest.approx(
+        1.9 * 5.0 * 0.6 / 2.0
+    )
