@@ -15,6 +15,7 @@ from ._perfusion import (
 from ._port import BlockingPort
 from ._readouts import ComputedReadout
 from ._rig import ROLES, ClockReadable, Rig
+from ._sequencer import ExcitationSequence, ExcitationSequencer, RingBufferDriver
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "CameraDriver",
     "ClockReadable",
     "ComputedReadout",
+    "ExcitationSequence",
+    "ExcitationSequencer",
     "FilterSlot",
     "FilterWheel",
     "FilterWheelDriver",
@@ -35,6 +38,7 @@ __all__ = [
     "PressureController",
     "PressureDriver",
     "Rig",
+    "RingBufferDriver",
     "Shutter",
     "ShutterState",
     "SoftAmplifier",
