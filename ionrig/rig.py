@@ -164,10 +164,18 @@ class RigConfig:
         return asdict(self)
 
 
+#: YAML files in ``rigs/`` that are not rig files.
+NOT_RIG_FILES = frozenset({"solutions.yaml"})
+
+
 def available_rigs() -> list[str]:
     """Names of the rig files shipped with ionrig (``rigs/*.yaml``)."""
     files = resources.files("ionrig.rigs")
-    return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in files.iterdir()
+        if p.name.endswith(".yaml") and p.name not in NOT_RIG_FILES
+    )
 
 
 def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -> RigConfig:

@@ -4,10 +4,14 @@ Importing this package registers the ``ionrig-sim://NAME`` pyserial URL scheme
 (:mod:`ionrig.simulators._serial_url`), so drivers reach simulated instruments by port string.
 """
 
+from ._amplifier import AmplifierConfig
 from ._bindings import bind_excitation
-from ._clock import Clock, ScaledClock, WallClock
+from ._cells import CellModelConfig, DyeHandlingConfig, Trpm7Config
+from ._chamber import ChamberConfig
+from ._clock import Clock, ScaledClock, SteppedClock, WallClock
 from ._daq import DaqEvent, SimulatedDaq, SweepRecord
 from ._dye import MagFura2
+from ._electrophysiology import Patch, PatchConfig, PatchError
 from ._faults import Fault, FaultKind
 from ._newera import SimulatedNE500
 from ._optics import CameraError, CameraFault, SimulatedCamera, SimulatedFilterWheel
@@ -20,21 +24,41 @@ from ._serial_url import (
     registered_simulated_instruments,
     unregister_simulated_instrument,
 )
+from ._solutions import DEFAULT_SOLUTIONS, Solution, SolutionsFile
 from ._sutter import SimulatedLambda10_3, SimulatedLambdaDG4
 from ._thorlabs import SimulatedFW102C
-from ._world import CameraSensor, Cell, CellConfig, World, WorldConfig, default_cells
+from ._world import (
+    CameraSensor,
+    Cell,
+    CellConfig,
+    ChamberControls,
+    OpticsConfig,
+    World,
+    WorldConfig,
+    default_cells,
+)
 
 __all__ = [
+    "DEFAULT_SOLUTIONS",
+    "AmplifierConfig",
     "CameraError",
     "CameraFault",
     "CameraSensor",
     "Cell",
     "CellConfig",
+    "CellModelConfig",
+    "ChamberConfig",
+    "ChamberControls",
     "Clock",
     "DaqEvent",
+    "DyeHandlingConfig",
     "Fault",
     "FaultKind",
     "MagFura2",
+    "OpticsConfig",
+    "Patch",
+    "PatchConfig",
+    "PatchError",
     "ScaledClock",
     "SimulatedCamera",
     "SimulatedDaq",
@@ -45,8 +69,12 @@ __all__ = [
     "SimulatedNE500",
     "SimulatedSerial",
     "SimulatedSerialInstrument",
+    "Solution",
+    "SolutionsFile",
+    "SteppedClock",
     "SweepRecord",
     "TcpServer",
+    "Trpm7Config",
     "WallClock",
     "World",
     "WorldConfig",

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ScaledClock", "WallClock"]
+__all__ = ["Clock", "ScaledClock", "SteppedClock", "WallClock"]
 
 
 @runtime_checkable
@@ -95,3 +95,48 @@ class WallClock(ScaledClock):
 
     def advance_s(self, duration_s: float) -> None:
         raise RuntimeError("a real rig's wall clock cannot be advanced")
+
+
+class SteppedClock:
+    """Simulated time that moves only when someone waits on it: deterministic tests, no sleeping.
+
+    ``sleep_s``/``async_sleep_s`` advance the clock instantly by the duration (and return at
+    once), ``advance_s`` likewise; ``now_s`` never moves by itself. Simulated time is therefore
+    exactly the sum of the physical delays asked for, independent of real-time jitter, and a
+    world driven by this clock evolves identically on every run. ``time_scale`` is infinite
+    (no real time passes per simulated second) and ``real_seconds`` is 0.
+    """
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        if not start_s >= 0:
+            raise ValueError(f"start_s must be >= 0, got {start_s!r}")
+        self._now_s = float(start_s)
+        self._lock = threading.Lock()
+
+    @property
+    def time_scale(self) -> float:
+        return float("inf")
+
+    def now_s(self) -> float:
+        with self._lock:
+            return self._now_s
+
+    def advance_s(self, duration_s: float) -> None:
+        """Move the clock forward by ``duration_s`` (never backward)."""
+        if not duration_s >= 0:
+            raise ValueError(f"duration_s must be >= 0, got {duration_s!r}")
+        with self._lock:
+            self._now_s += float(duration_s)
+
+    def real_seconds(self, duration_s: float) -> float:
+        return 0.0
+
+    def sleep_s(self, duration_s: float) -> None:
+        self.advance_s(max(0.0, duration_s))
+
+    async def async_sleep_s(self, duration_s: float) -> None:
+        self.advance_s(max(0.0, duration_s))
+        await asyncio.sleep(0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(now_s={self.now_s():g})"

@@ -93,11 +93,12 @@ class SimulatedCamera:
 
     @property
     def width_px(self) -> int:
-        return self._world.sensor.width_px
+        """Frame width: the sensor's read-out window divided by the binning."""
+        return self._world.sensor.frame_width_px
 
     @property
     def height_px(self) -> int:
-        return self._world.sensor.height_px
+        return self._world.sensor.frame_height_px
 
     @property
     def bit_depth(self) -> int:

@@ -1,124 +1,137 @@
-"""The simulated world behind a simulated rig: cells, dye, excitation light and camera sensor.
+"""The simulated world behind a simulated rig: chamber and solutions, cells, dye, optics, camera,
+pipette and amplifier, all advanced on the rig's clock.
 
 The world holds the ground truth that tests and the demo compare against (``world.cells[i]
-.mg_free_mM``, ``world.dye``); none of it ever enters documents. Simulated instruments act on
-the world (the filter wheel sets ``excitation_nm``, the shutter ``shutter_open``) and read
-from it (the camera renders frames). All randomness comes from one seeded generator, so the same
-seed and the same sequence of exposures give identical frames.
+.mg_free_mM``, ``world.dye``, :meth:`World.truth`); none of it ever enters documents. Simulated
+instruments act on the world (the filter wheel sets ``excitation_nm``, the shutter
+``shutter_open``, perfusion selects solutions through :attr:`World.chamber`, the amplifier and
+DAQ use :attr:`World.patch`) and read from it (the camera renders frames).
+
+Time: the state evolves lazily. Whatever reads or changes the world first integrates it from
+the last update to ``clock.now_s()`` (:meth:`World.advance_to`): the chamber exactly (piecewise
+exponentials), the cells with an adaptive Bogacki–Shampine 3(2) scheme whose steps grow to
+minutes when nothing changes, so a 12-hour night costs well under a second.
+
+Noise: one seeded generator per source, spawned from the seed: camera noise, sweep noise,
+stochastic events (seal formation, break-in, Ra drift, seal loss). Adding a sweep therefore
+never changes the frames' noise, and the same seed with the same sequence of actions at the
+same clock times gives identical frames and sweeps.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._amplifier import AmplifierConfig
+from ._camera import CameraSensor
+from ._cells import (
+    Cell,
+    CellModelConfig,
+    CellPopulation,
+    DyeHandlingConfig,
+    Environment,
+    Trpm7Config,
+    default_cells,
+    environment_from,
+)
+from ._chamber import Chamber, ChamberConfig
 from ._clock import Clock, ScaledClock
 from ._dye import MagFura2
+from ._electrophysiology import Patch, PatchConfig
+from ._solutions import DEFAULT_SOLUTIONS, SPECIES, Solution
 
-__all__ = ["CameraSensor", "Cell", "CellConfig", "World", "WorldConfig", "default_cells"]
-
-
-@dataclass
-class Cell:
-    """One dye-loaded cell at an image position (pixels), with its true free [Mg²⁺]ᵢ."""
-
-    x_px: float
-    y_px: float
-    radius_px: float
-    mg_free_mM: float = 0.8  # resting free Mg, physiology-parameters.md §11 default
-    dye_uM: float = 50.0  # intracellular dye after loading, physiology-parameters.md §4 default
-
-    def __post_init__(self) -> None:
-        if not self.radius_px > 0:
-            raise ValueError(f"cell radius_px must be > 0, got {self.radius_px!r}")
-        if not self.mg_free_mM >= 0:
-            raise ValueError(f"cell mg_free_mM must be >= 0 mM, got {self.mg_free_mM!r}")
-        if not self.dye_uM >= 0:
-            raise ValueError(f"cell dye_uM must be >= 0 µM, got {self.dye_uM!r}")
-
-
-@dataclass(frozen=True)
-class CameraSensor:
-    """A scientific CMOS/CCD sensor: geometry, gain, noise, offset and timing.
-
-    Gain and read noise default to the CCD of the Hess et al. 2019 recordings
-    (G = 0.146 ADU/e⁻ is low for a modern camera; we use a typical sCMOS 0.5 ADU/e⁻ and
-    1.6 e⁻ read noise instead; both are parameters). Readout time is the frame transfer time.
-    """
-
-    width_px: int = 128
-    height_px: int = 128
-    bit_depth: int = 16
-    gain_adu_per_e: float = 0.5
-    read_noise_e: float = 1.6
-    offset_adu: float = 100.0
-    dark_current_e_per_s: float = 0.5
-    readout_ms: float = 5.0
-
-    def __post_init__(self) -> None:
-        for name in ("width_px", "height_px"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and 8 <= value <= 4096):
-                raise ValueError(f"camera {name} must be an integer in 8..4096, got {value!r}")
-        if self.bit_depth not in (8, 12, 14, 16):
-            raise ValueError(
-                f"camera bit_depth must be one of 8, 12, 14, 16, got {self.bit_depth!r}"
-            )
-        for name in ("gain_adu_per_e", "read_noise_e", "offset_adu", "dark_current_e_per_s"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"camera {name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.readout_ms >= 0:
-            raise ValueError(f"camera readout_ms must be >= 0 ms, got {self.readout_ms!r}")
-
-    @property
-    def max_adu(self) -> int:
-        return 2**self.bit_depth - 1
-
-
-def default_cells(width_px: int, height_px: int, n_cells: int, seed: int) -> list[Cell]:
-    """Place ``n_cells`` non-overlapping cells with resting [Mg²⁺]ᵢ spread over 0.5–1.1 mM.
-
-    The spread covers the measured free [Mg²⁺]ᵢ of mammalian cells (physiology-parameters.md §11).
-    """
-    rng = np.random.default_rng(seed)
-    radius = max(4.0, min(width_px, height_px) / 14)
-    margin = radius + 3
-    cells: list[Cell] = []
-    attempts = 0
-    while len(cells) < n_cells:
-        attempts += 1
-        if attempts > 10_000:
-            raise ValueError(
-                f"cannot place {n_cells} cells of radius {radius:.0f} px "
-                f"in a {width_px}x{height_px} image; use fewer cells or a larger image"
-            )
-        x = rng.uniform(margin, width_px - margin)
-        y = rng.uniform(margin, height_px * 0.75 - margin)  # keep the bottom quarter for background
-        if all((x - c.x_px) ** 2 + (y - c.y_px) ** 2 > (2 * radius + 4) ** 2 for c in cells):
-            mg = float(np.round(rng.uniform(0.5, 1.1), 3))
-            cells.append(Cell(x_px=float(x), y_px=float(y), radius_px=radius, mg_free_mM=mg))
-    return cells
+__all__ = [
+    "CameraSensor",
+    "Cell",
+    "CellConfig",
+    "ChamberControls",
+    "OpticsConfig",
+    "World",
+    "WorldConfig",
+    "default_cells",
+]
 
 
 @dataclass(frozen=True)
 class CellConfig:
-    """A cell as a rig file places it (see :class:`Cell`)."""
+    """A cell as a rig file places it (see :class:`Cell`; ``None`` = the cell_model default)."""
 
     x_px: float
     y_px: float
     radius_px: float
-    mg_free_mM: float = 0.8
-    dye_uM: float = 50.0
+    mg_free_mM: float = 0.8  # physiology-parameters.md §11 default resting free Mg
+    dye_uM: float = 50.0  # §4 default intracellular dye after loading
+    volume_pL: float | None = None
+    cm_pF: float | None = None
+    rm_MOhm: float | None = None
+    v_rest_mV: float | None = None
+    k_mM: float | None = None
+    na_mM: float | None = None
+    ca_free_uM: float | None = None
+    trpm7_density_pA_per_pF: float | None = None
 
     def __post_init__(self) -> None:
         self.make()  # the cell's own checks, so a rig file fails when it is read
 
     def make(self) -> Cell:
-        return Cell(self.x_px, self.y_px, self.radius_px, self.mg_free_mM, self.dye_uM)
+        return Cell(
+            self.x_px,
+            self.y_px,
+            self.radius_px,
+            self.mg_free_mM,
+            self.dye_uM,
+            volume_pL=self.volume_pL,
+            cm_pF=self.cm_pF,
+            rm_MOhm=self.rm_MOhm,
+            v_rest_mV=self.v_rest_mV,
+            k_mM=self.k_mM,
+            na_mM=self.na_mM,
+            ca_free_uM=self.ca_free_uM,
+            trpm7_density_pA_per_pF=self.trpm7_density_pA_per_pF,
+        )
+
+
+@dataclass(frozen=True)
+class OpticsConfig:
+    """The ``world.optics`` section: excitation and background."""
+
+    #: Excitation intensity per wavelength relative to the reference intensity at which
+    #: bleaching is 1 % per pair (§4); wavelengths not listed give no light.
+    excitation_relative: dict[int, float] = field(default_factory=lambda: {340: 1.0, 380: 1.0})
+    #: Uniform background (coverslip, medium, out-of-focus NAD(P)H) as a fraction of a resting
+    #: cell's dye signal at each wavelength: §4 default autofluorescence 10 % of F340.
+    background_autofluorescence_fraction: float = 0.1
+    #: Frames use a snapshot of each cell's dye occupancy (Mg²⁺ and Ca²⁺) and dye amount, taken
+    #: when the world starts and re-taken when the occupancy has moved by more than
+    #: ``render_resolution`` or the dye (slow leak, loading) by more than
+    #: ``render_dye_resolution`` (relative; bleaching is applied to the snapshot exactly). A
+    #: world at rest therefore renders bit-identical frames for one seed even on a
+    #: real-time-scaled clock, whose frame times jitter; ratios lag the truth by at most the
+    #: first, intensities by at most the second (estimates: engineering choices).
+    render_resolution: float = 0.002
+    render_dye_resolution: float = 0.02
+
+    def __post_init__(self) -> None:
+        for wavelength, value in self.excitation_relative.items():
+            if not 250 <= wavelength <= 500 or not 0 <= value <= 100:
+                raise ValueError(
+                    "optics excitation_relative needs 250..500 nm → 0..100, "
+                    f"got {wavelength}: {value}"
+                )
+        if not 0 <= self.background_autofluorescence_fraction <= 10:
+            raise ValueError("optics background_autofluorescence_fraction must be in 0..10")
+        if not 0 <= self.render_resolution <= 0.05:
+            raise ValueError("optics render_resolution must be in 0..0.05")
+        if not 0 <= self.render_dye_resolution <= 0.2:
+            raise ValueError("optics render_dye_resolution must be in 0..0.2")
 
 
 @dataclass(frozen=True)
@@ -129,104 +142,435 @@ class WorldConfig:
     cells: list[CellConfig] = field(default_factory=list)
     dye: MagFura2 = field(default_factory=MagFura2)
     sensor: CameraSensor = field(default_factory=CameraSensor)
+    #: Solutions added to (or replacing entries of) the shared table (rigs/solutions.yaml).
+    solutions: dict[str, Solution] = field(default_factory=dict)
+    chamber: ChamberConfig = field(default_factory=ChamberConfig)
+    cell_model: CellModelConfig = field(default_factory=CellModelConfig)
+    trpm7: Trpm7Config = field(default_factory=Trpm7Config)
+    dye_handling: DyeHandlingConfig = field(default_factory=DyeHandlingConfig)
+    optics: OpticsConfig = field(default_factory=OpticsConfig)
+    patch: PatchConfig = field(default_factory=PatchConfig)
+    amplifier: AmplifierConfig = field(default_factory=AmplifierConfig)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_cells <= 500:
             raise ValueError(f"n_cells must be in 1..500, got {self.n_cells!r}")
+        table = {**DEFAULT_SOLUTIONS, **self.solutions}
+        for what, name in (
+            ("chamber.initial_solution", self.chamber.initial_solution),
+            ("patch.pipette_solution", self.patch.pipette_solution),
+            ("patch.reference_solution", self.patch.reference_solution),
+        ):
+            if name not in table:
+                raise ValueError(f"{what} must be one of {', '.join(sorted(table))}; got {name!r}")
 
 
-@dataclass
+class ChamberControls:
+    """Chamber controls and read-outs on the world's clock (``world.chamber``)."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def _chamber(self) -> Chamber:
+        return self._world._chamber
+
+    def select(self, solution: str | None) -> None:
+        """Open the valve of ``solution`` (``None`` closes all valves)."""
+        with self._world.locked():
+            self._chamber().select(solution)
+
+    def set_flow_mL_per_min(self, flow_mL_per_min: float) -> None:
+        with self._world.locked():
+            self._chamber().set_flow(flow_mL_per_min)
+
+    def refill(self, solution: str, volume_mL: float) -> None:
+        with self._world.locked():
+            self._chamber().refill(solution, volume_mL)
+
+    def set_heater_C(self, setpoint_C: float | None) -> None:
+        with self._world.locked():
+            self._chamber().set_heater(setpoint_C)
+
+    def exchange_bath(self, solution: str) -> None:
+        """Replace the bath instantly (a hand exchange; the inflow is not changed)."""
+        with self._world.locked():
+            self._world.solution(solution)
+            self._chamber().set_bath(solution)
+
+    @property
+    def inflow(self) -> str | None:
+        """The selected solution (the "current solution")."""
+        with self._world.locked():
+            return self._chamber().inflow
+
+    @property
+    def flow_mL_per_min(self) -> float:
+        with self._world.locked():
+            return self._chamber().flow_mL_per_min
+
+    @property
+    def flowing(self) -> bool:
+        with self._world.locked():
+            return self._chamber().flowing
+
+    @property
+    def tau_s(self) -> float:
+        """Effective bath exchange time constant now (inf without flow)."""
+        with self._world.locked():
+            return self._chamber().tau_s
+
+    @property
+    def bath_volume_mL(self) -> float:
+        return self._chamber().config.bath_volume_mL
+
+    @property
+    def bath(self) -> Solution:
+        """The bath's composition now."""
+        with self._world.locked():
+            return Solution.from_vector(self._chamber().bath, description="bath")
+
+    @property
+    def bath_mM(self) -> dict[str, float]:
+        """The bath's amounts now, by :class:`Solution` field name."""
+        with self._world.locked():
+            return dict(zip(SPECIES, self._chamber().bath.tolist(), strict=True))
+
+    @property
+    def temperature_C(self) -> float:
+        with self._world.locked():
+            return self._chamber().temperature_C
+
+    @property
+    def heater_setpoint_C(self) -> float | None:
+        return self._chamber().heater_setpoint_C
+
+    def reservoir_mL(self, solution: str) -> float:
+        with self._world.locked():
+            return self._chamber().reservoir_mL(solution)
+
+    @property
+    def reservoirs_mL(self) -> dict[str, float]:
+        with self._world.locked():
+            return self._chamber().reservoirs_mL
+
+    @property
+    def line_contents(self) -> list[tuple[str, float]]:
+        with self._world.locked():
+            return self._chamber().line_contents
+
+    @property
+    def events(self) -> list[tuple[float, str]]:
+        with self._world.locked():
+            return list(self._chamber().events)
+
+
 class World:
-    """Ground truth of a simulated rig, advanced on the rig's clock."""
+    """Ground truth of a simulated rig, advanced on the rig's clock.
 
-    cells: list[Cell]
-    dye: MagFura2 = field(default_factory=MagFura2)
-    sensor: CameraSensor = field(default_factory=CameraSensor)
-    clock: Clock = field(default_factory=ScaledClock)
-    seed: int = 0
-    #: Excitation intensity relative to reference, per wavelength (lamp × filter transmission).
-    excitation_relative: dict[int, float] = field(default_factory=lambda: {340: 1.0, 380: 1.0})
-    #: Autofluorescence per pixel per ms at each wavelength, in photo-electrons (estimate:
-    #: ~10 % of the dye's F340 at rest, physiology-parameters.md §4).
-    autofluorescence_e_per_ms: dict[int, float] = field(
-        default_factory=lambda: {340: 0.15, 380: 0.1}
-    )
-    excitation_nm: int | None = None
-    shutter_open: bool = False
+    ``World(cells=[Cell(...)], dye=MagFura2(...), sensor=CameraSensor(...), clock=..., seed=...)``
+    or :meth:`from_config`; the other sections (solutions, chamber, cell model, TRPM7, dye
+    handling, optics, patch, amplifier) default to physiology-parameters.md.
+    """
+
+    def __init__(
+        self,
+        cells: Sequence[Cell],
+        dye: MagFura2 | None = None,
+        sensor: CameraSensor | None = None,
+        clock: Clock | None = None,
+        seed: int = 0,
+        *,
+        solutions: Mapping[str, Solution] | None = None,
+        chamber: ChamberConfig | None = None,
+        cell_model: CellModelConfig | None = None,
+        trpm7: Trpm7Config | None = None,
+        dye_handling: DyeHandlingConfig | None = None,
+        optics: OpticsConfig | None = None,
+        patch: PatchConfig | None = None,
+        amplifier: AmplifierConfig | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self.dye = dye if dye is not None else MagFura2()
+        self.sensor = sensor if sensor is not None else CameraSensor()
+        self.clock: Clock = clock if clock is not None else ScaledClock()
+        self.seed = int(seed)
+        self.solutions: dict[str, Solution] = {**DEFAULT_SOLUTIONS, **(solutions or {})}
+        self.optics = optics if optics is not None else OpticsConfig()
+        self.amplifier = amplifier if amplifier is not None else AmplifierConfig()
+        self.dye_handling = dye_handling if dye_handling is not None else DyeHandlingConfig()
+        camera_seq, sweep_seq, event_seq = np.random.SeedSequence(self.seed).spawn(3)
+        #: camera noise (one generator per noise source)
+        self.rng = np.random.default_rng(camera_seq)
+        self.ephys_noise_rng = np.random.default_rng(sweep_seq)
+        self._event_rng = np.random.default_rng(event_seq)
+        self.line_phase = float(self._event_rng.uniform(0, 2 * math.pi))
+        self.excitation_nm: int | None = None
+        self.shutter_open = False
+        self._t_s = self.clock.now_s()
+        self._chamber = Chamber(chamber or ChamberConfig(), self.solutions, self._t_s)
+        self.chamber = ChamberControls(self)
+        rest_env = environment_from(self._chamber.bath, self._chamber.temperature_C)
+        self.cells = list(cells)
+        self.population = CellPopulation(
+            self.cells,
+            cell_model if cell_model is not None else CellModelConfig(),
+            trpm7 if trpm7 is not None else Trpm7Config(),
+            self.dye_handling,
+            self.dye,
+            rest_env,
+        )
+        self.population._sync = self.sync
+        self.population._ra_of = self._ra_of
+        self.patch = Patch(self, patch if patch is not None else PatchConfig(), self._event_rng)
+        self._geometry_cache: dict[tuple, NDArray[np.intp]] = {}
+        self._env_cache: tuple[bytes, float, Environment] | None = None
+        self._snapshot: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        self._optical_snapshot()  # the optical state as the world starts
 
     @classmethod
-    def from_config(cls, config: WorldConfig, *, clock: Clock, seed: int) -> World:
-        """The world a rig file describes; cells placed at random (seeded) unless listed."""
+    def from_config(
+        cls,
+        config: WorldConfig,
+        *,
+        clock: Clock,
+        seed: int,
+        solutions: Mapping[str, Solution] | None = None,
+    ) -> World:
+        """The world a rig file describes; cells placed at random (seeded) unless listed.
+
+        ``solutions`` is the shared solutions file's table (rigs/solutions.yaml), if the caller
+        read it; the rig file's ``world.solutions`` entries take precedence over it.
+        """
         if config.cells:
             cells = [c.make() for c in config.cells]
         else:
             sensor = config.sensor
             cells = default_cells(sensor.width_px, sensor.height_px, config.n_cells, seed)
-        return cls(cells=cells, dye=config.dye, sensor=config.sensor, clock=clock, seed=seed)
+        return cls(
+            cells=cells,
+            dye=config.dye,
+            sensor=config.sensor,
+            clock=clock,
+            seed=seed,
+            solutions={**(solutions or {}), **config.solutions},
+            chamber=config.chamber,
+            cell_model=config.cell_model,
+            trpm7=config.trpm7,
+            dye_handling=config.dye_handling,
+            optics=config.optics,
+            patch=config.patch,
+            amplifier=config.amplifier,
+        )
 
-    def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
-        self._lock = threading.RLock()
-        self._static_cache: dict[tuple[int, ...], Any] = {}
+    # -- solutions ---------------------------------------------------------------------------
+    def solution(self, name: str) -> Solution:
+        try:
+            return self.solutions[name]
+        except KeyError:
+            raise ValueError(
+                f"solution must be one of {', '.join(sorted(self.solutions))}; got {name!r}"
+            ) from None
 
-    # -- static parts, cached -------------------------------------------------------------
-    def _cell_maps(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Per-pixel dye (µM) and free Mg (mM) maps; recomputed only when cells change."""
-        key = tuple(hash((c.x_px, c.y_px, c.radius_px, c.mg_free_mM, c.dye_uM)) for c in self.cells)
-        cached = self._static_cache.get(key)
+    def add_solution(self, name: str, solution: Solution) -> None:
+        """Add (or replace) a named solution, with a full reservoir."""
+        with self.locked():
+            self.solutions[name] = solution
+            chamber = self._chamber
+            if name not in chamber._reservoir_mL:
+                chamber._reservoir_mL[name] = chamber.config.reservoir_mL
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def now_s(self) -> float:
+        """The world's time (the clock time it was last brought up to)."""
+        return self._t_s
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the world's lock with the state brought up to the clock's now."""
+        with self._lock:
+            self.advance_to(self.clock.now_s())
+            yield
+
+    def sync(self) -> None:
+        """Bring the state up to the clock's now."""
+        with self._lock:
+            self.advance_to(self.clock.now_s())
+
+    def advance_to(self, t_s: float) -> None:
+        """Integrate everything from the last update to ``t_s`` (never backward)."""
+        with self._lock:
+            while t_s > self._t_s:
+                t0 = self._t_s
+                t1 = min(t_s, self._chamber.next_change_s(), self.patch.next_event_s())
+                t1 = max(t1, t0)
+                if t1 == t0:  # an event due now: let it happen, then continue
+                    t1 = min(t_s, t0 + 1e-9)
+                self.population.integrate(t0, t1, self._environment_function())
+                self.patch.advance(t0, t1)
+                self._chamber.advance(t1)
+                self._t_s = t1
+
+    def _environment_function(self):
+        c_in, c0, t0, tau = self._chamber.composition_function()
+        static = math.isinf(tau) or np.allclose(c_in, c0, rtol=1e-12, atol=1e-12)
+        chamber = self._chamber
+        t_static = abs(chamber.temperature_at(t0 + 1e6) - chamber.temperature_C) < 1e-9
+        if static and t_static:
+            env = self._cached_environment(c0, chamber.temperature_C)
+            return lambda t: env
+
+        def at(t: float) -> Environment:
+            c = c0 if static else c_in + (c0 - c_in) * math.exp(-(t - t0) / tau)
+            return environment_from(c, chamber.temperature_at(t))
+
+        return at
+
+    def _cached_environment(
+        self, amounts: NDArray[np.float64], temperature_C: float
+    ) -> Environment:
+        key = amounts.tobytes()
+        cached = self._env_cache
+        if cached is not None and cached[0] == key and cached[1] == temperature_C:
+            return cached[2]
+        env = environment_from(amounts, temperature_C)
+        self._env_cache = (key, temperature_C, env)
+        return env
+
+    def environment(self) -> Environment:
+        """What the cells see now (bath free ions, additives, temperature)."""
+        with self.locked():
+            return self._cached_environment(self._chamber.bath, self._chamber.temperature_C)
+
+    @property
+    def bath_temperature_C(self) -> float:
+        with self.locked():
+            return self._chamber.temperature_C
+
+    def _ra_of(self, index: int) -> float | None:
+        patch = self.patch
+        if patch._state == "whole_cell" and patch._cell == index:
+            return patch._ra_MOhm
+        return None
+
+    # -- optics and camera ---------------------------------------------------------------------
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return (self.sensor.frame_height_px, self.sensor.frame_width_px)
+
+    def _labels(self) -> NDArray[np.intp]:
+        """Per sensor pixel: 0 for background, i + 1 inside cell i (cached by geometry)."""
+        key = (
+            self.sensor.width_px,
+            self.sensor.height_px,
+            tuple((c.x_px, c.y_px, c.radius_px) for c in self.cells),
+        )
+        cached = self._geometry_cache.get(key)
         if cached is not None:
             return cached
         h, w = self.sensor.height_px, self.sensor.width_px
         yy, xx = np.mgrid[0:h, 0:w]
-        dye = np.zeros((h, w))
-        mg = np.zeros((h, w))
-        for cell in self.cells:
+        labels = np.zeros((h, w), dtype=np.intp)
+        for i, cell in enumerate(self.cells):
             inside = (xx - cell.x_px) ** 2 + (yy - cell.y_px) ** 2 <= cell.radius_px**2
-            dye[inside] = cell.dye_uM
-            mg[inside] = cell.mg_free_mM
-        self._static_cache = {key: (dye, mg)}
-        return dye, mg
+            labels[inside] = i + 1
+        self._geometry_cache = {key: labels}
+        return labels
+
+    def _rates_e_per_ms(self, wavelength_nm: int) -> NDArray[np.float64]:
+        """Photo-electrons per pixel per ms: index 0 background, i + 1 cell i."""
+        dye, handling = self.dye, self.dye_handling
+        light = self.optics.excitation_relative[wavelength_nm]
+        resting = dye.resting_photoelectrons_per_ms(wavelength_nm)
+        mg_eff, dye_uM = self._optical_snapshot()
+        cytosol = dye.photoelectrons_per_ms(wavelength_nm, mg_eff, dye_uM)
+        f_org = handling.compartment_fraction
+        if f_org > 0:
+            organelles = dye.photoelectrons_per_ms(
+                wavelength_nm, self.population.model.organellar_mg_mM, dye_uM
+            )
+            cytosol = (1 - f_org) * cytosol + f_org * organelles
+        cells = cytosol + handling.cell_autofluorescence_fraction * resting
+        background = self.optics.background_autofluorescence_fraction * resting
+        return light * np.concatenate([[background], cells + background])
+
+    def _optical_snapshot(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per cell: Mg²⁺ occupying the dye as Mg²⁺ and Ca²⁺ do (mM), fluorescent dye (µM)."""
+        mg, ca, dye_uM = self.population.optical_state()
+        mg_eff = self.dye.effective_mg_mM(mg, ca)
+        snapshot = self._snapshot
+        tol, tol_dye = self.optics.render_resolution, self.optics.render_dye_resolution
+        if (
+            snapshot is None
+            or snapshot[0].shape != mg_eff.shape
+            or np.any(np.abs(mg_eff - snapshot[0]) > tol * snapshot[0] + 1e-9)
+            or np.any(np.abs(dye_uM - snapshot[1]) > tol_dye * snapshot[1] + 1e-9)
+        ):
+            snapshot = (mg_eff, dye_uM)
+            self._snapshot = snapshot
+        return snapshot
 
     def expected_photoelectrons(self, exposure_ms: float) -> NDArray[np.float64]:
-        """Noise-free photo-electrons per pixel for one exposure in the current optical state."""
-        h, w = self.sensor.height_px, self.sensor.width_px
-        electrons = np.full((h, w), self.sensor.dark_current_e_per_s * exposure_ms / 1000.0)
-        if self.shutter_open and self.excitation_nm in self.excitation_relative:
-            wl = self.excitation_nm
-            dye, mg = self._cell_maps()
-            light = self.excitation_relative[wl]
-            per_ms = (
-                self.dye.photoelectrons_per_ms(wl, mg, dye) + self.autofluorescence_e_per_ms[wl]
-            )
-            electrons = electrons + light * per_ms * exposure_ms
-        return electrons
+        """Noise-free photo-electrons per (binned) pixel for one exposure, dark signal excluded."""
+        with self.locked():
+            return self._expected(exposure_ms)
+
+    def _expected(self, exposure_ms: float) -> NDArray[np.float64]:
+        wl = self.excitation_nm
+        if not (self.shutter_open and wl in self.optics.excitation_relative):
+            return np.zeros(self.frame_shape)
+        rates = self._rates_e_per_ms(wl)  # type: ignore[arg-type]
+        sensor = self.sensor
+        if sensor.binning == 1 and sensor.roi_px is None:
+            return rates[self._labels()] * exposure_ms
+        return sensor.bin_and_crop(rates[self._labels()] * exposure_ms)
 
     def render_frame(self, exposure_ms: float) -> NDArray[np.uint16]:
-        """One camera frame (ADU): Poisson shot noise, Gaussian read noise, gain, offset, clip."""
-        with self._lock:
-            electrons = self.expected_photoelectrons(exposure_ms)
-            signal = self.rng.poisson(electrons).astype(np.float64)
-            signal += self.rng.normal(0.0, self.sensor.read_noise_e, size=signal.shape)
-        adu = np.rint(self.sensor.offset_adu + self.sensor.gain_adu_per_e * signal)
-        return np.clip(adu, 0, self.sensor.max_adu).astype(np.uint16)
+        """One camera frame (ADU): shot noise, dark current, (EM gain), read noise, gain,
+        offset, clipping; the exposure bleaches the dye (§4)."""
+        if not exposure_ms > 0:
+            raise ValueError(f"exposure_ms must be > 0 ms, got {exposure_ms!r}")
+        with self.locked():
+            expected = self._expected(exposure_ms)
+            wl = self.excitation_nm
+            if self.shutter_open and wl in self.optics.excitation_relative:
+                light = self.optics.excitation_relative[wl]  # type: ignore[index]
+                remaining = math.exp(-self.dye_handling.bleach_per_ms * light * exposure_ms)
+                self.population.bleach(remaining)
+                if self._snapshot is not None:
+                    self._snapshot = (self._snapshot[0], self._snapshot[1] * remaining)
+            return self.sensor.read_out(expected, exposure_ms, self.rng)
+
+    # -- ground truth --------------------------------------------------------------------------
+    @property
+    def calibration_truth(self) -> dict[str, float]:
+        """True Rmin, Rmax, beta, Kd (in the cell) and Kd(Ca) of the simulated dye."""
+        return self.dye.truth()
 
     def truth(self) -> dict[str, Any]:
         """Ground truth for tests and the demo (never for documents)."""
-        return {
-            "cells": [
-                {
-                    "x_px": c.x_px,
-                    "y_px": c.y_px,
-                    "radius_px": c.radius_px,
-                    "mg_free_mM": c.mg_free_mM,
-                    "dye_uM": c.dye_uM,
-                }
-                for c in self.cells
-            ],
-            "dye": {
-                "kd_mM": self.dye.kd_mM,
-                "r_min": self.dye.r_min,
-                "r_max": self.dye.r_max,
-                "beta": self.dye.beta,
-            },
-        }
+        with self.locked():
+            chamber = self._chamber
+            trpm7 = self.population.trpm7
+            return {
+                "t_s": self._t_s,
+                "cells": [c.truth() for c in self.cells],
+                "dye": self.dye.truth(),
+                "bath": dict(zip(SPECIES, chamber.bath.tolist(), strict=True)),
+                "bath_mg_free_mM": self.environment().mg_o,
+                "current_solution": chamber.inflow,
+                "flow_mL_per_min": chamber.flow_mL_per_min,
+                "flowing": chamber.flowing,
+                "reservoirs_mL": chamber.reservoirs_mL,
+                "temperature_C": chamber.temperature_C,
+                "patch": self.patch.truth(),
+                "trpm7": {
+                    "ic50_mM": trpm7.ic50_mM,
+                    "hill": trpm7.hill,
+                    "ic50_mgatp_mM": trpm7.ic50_mgatp_mM,
+                    "model": trpm7.model,
+                    "density_pA_per_pF": trpm7.density_pA_per_pF,
+                    "reversal_mV": trpm7.reversal_mV,
+                    "rectification": trpm7.rectification,
+                },
+            }
