@@ -2,8 +2,8 @@
 
 Holding potential is a movable signal (``bps.mv(amplifier.holding_mV, -70)``); mode, gain and
 filter are read-only (they are set on the front panel and read from the telegraphs);
-``set_protocol`` fixes the command waveform of the next sweeps. Reading ``resistance_MOhm`` runs a seal test: the resistance seen by the pipette
-from a 5-mV step.
+``set_protocol`` fixes the command waveform of the next sweeps. Reading ``resistance_MOhm``
+runs a seal test: the resistance seen by the pipette from a 5-mV step.
 """
 
 from __future__ import annotations

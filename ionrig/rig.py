@@ -27,13 +27,13 @@ from ionrig.devices import (
 from ionrig.devices.drivers import SutterLambda10_3
 from ionrig.simulators import (
     ScaledClock,
-    SimulatedLambda10_3,
-    bind_excitation,
-    register_simulated_instrument,
     SimulatedCamera,
     SimulatedFilterWheel,
+    SimulatedLambda10_3,
     World,
     WorldConfig,
+    bind_excitation,
+    register_simulated_instrument,
 )
 
 __all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
