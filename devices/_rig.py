@@ -11,14 +11,17 @@ from ophyd_async.core import Device
 
 from ionrig.simulators import Clock
 
+from ._amplifier import PatchAmplifier
+from ._analog import PressureController, TemperatureController
 from ._camera import Camera
 from ._filter_wheel import FilterWheel
+from ._perfusion import Perfusion
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = ["ROLES", "ClockReadable", "Rig"]
 
 #: Roles every rig has, in the order they connect.
-ROLES = ("filter_wheel", "camera", "perfusion", "amplifier")
+ROLES = ("filter_wheel", "camera", "perfusion", "amplifier", "pressure", "temperature")
 
 
 class ClockReadable:
@@ -53,8 +56,10 @@ class Rig(Device):
         *,
         filter_wheel: FilterWheel,
         camera: Camera,
-        perfusion: SoftPerfusion,
-        amplifier: SoftAmplifier,
+        perfusion: Perfusion | SoftPerfusion,
+        amplifier: PatchAmplifier | SoftAmplifier,
+        pressure: PressureController | None = None,
+        temperature: TemperatureController | None = None,
         clock: Clock,
         world: Any = None,
         config: Any = None,
@@ -64,6 +69,10 @@ class Rig(Device):
         self.camera = camera
         self.perfusion = perfusion
         self.amplifier = amplifier
+        if pressure is not None:
+            self.pressure = pressure
+        if temperature is not None:
+            self.temperature = temperature
         self.t_s = ClockReadable(clock)
         self.clock = clock
         self.world = world

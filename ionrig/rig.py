@@ -20,21 +20,39 @@ from ionrig.devices import (
     Camera,
     FilterSlot,
     FilterWheel,
+    GravityFlow,
+    PatchAmplifier,
+    Perfusion,
+    PressureController,
     Rig,
-    SoftAmplifier,
-    SoftPerfusion,
+    SolutionLine,
+    SyringePumpFlow,
+    TemperatureController,
 )
-from ionrig.devices.drivers import SutterLambda10_3
+from ionrig.devices.drivers import (
+    Axopatch200B,
+    AxopatchChannels,
+    Daq,
+    NewEraPump,
+    PressureRegulator,
+    SutterLambda10_3,
+    TemperatureMonitor,
+    TtlValveController,
+)
 from ionrig.simulators import (
     ScaledClock,
     SimulatedCamera,
+    SimulatedDaq,
     SimulatedFilterWheel,
     SimulatedLambda10_3,
+    SimulatedNE500,
+    SolutionsFile,
     World,
     WorldConfig,
     bind_excitation,
     register_simulated_instrument,
 )
+from ionrig.wiring import wire_axopatch, wire_pressure, wire_pump, wire_temperature, wire_valves
 
 __all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
 
@@ -95,10 +113,36 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class DaqConfig:
+    """The DAQ board the analog instruments are wired to (amplifier, valves, pressure, heater).
+
+    ``backend: simulated`` on simulated rigs; ``nidaqmx`` (extra ``ionrig[nidaq]``) on real ones.
+    """
+
+    backend: Literal["simulated", "nidaqmx"] = "simulated"
+    device: str = "Dev1"
+
+
+@dataclass(frozen=True)
 class PerfusionConfig:
+    """Reservoirs, their valves (DO lines), and what pushes the liquid.
+
+    ``solutions`` are names from the solutions file (``rigs/solutions.yaml``). ``valve_lines``
+    maps each to a DO line (default: ``<device>/port0/line<i>`` in the order listed).
+    ``flow: gravity`` flows at ``flow_mL_per_min`` whenever a valve is open; ``flow: ne500``
+    pushes with a New Era syringe pump on ``pump_port``.
+    """
+
     solutions: list[str] = field(default_factory=lambda: ["hbss"])
     initial: str | None = None
+    flow: Literal["gravity", "ne500"] = "gravity"
     flow_mL_per_min: float = 2.0
+    bath_volume_mL: float = 0.5
+    exchange_bath_volumes: float = 5.0
+    reservoir_mL: float = 50.0
+    valve_lines: dict[str, str] = field(default_factory=dict)
+    pump_port: str = "ionrig-sim://ne500"
+    syringe_diameter_mm: float = 26.59
 
     def __post_init__(self) -> None:
         if not self.solutions:
@@ -107,16 +151,55 @@ class PerfusionConfig:
             raise ConfigError(
                 f"initial must be one of {', '.join(self.solutions)}; got {self.initial!r}"
             )
-        if not 0 <= self.flow_mL_per_min <= 50:
+        unknown = sorted(set(self.valve_lines) - set(self.solutions))
+        if unknown:
+            raise ConfigError(f"valve_lines: {unknown} are not among solutions {self.solutions}")
+        if not 0 < self.flow_mL_per_min <= 50:
             raise ConfigError(
-                f"flow_mL_per_min must be in 0..50 mL/min, got {self.flow_mL_per_min!r}"
+                f"flow_mL_per_min must be in (0, 50] mL/min, got {self.flow_mL_per_min!r}"
             )
 
 
 @dataclass(frozen=True)
 class AmplifierConfig:
-    holding_mV: float = 0.0
+    """An Axopatch 200B through the DAQ (instrument-protocols.md §3.1): which channels carry
+    the command, the scaled output and the telegraphs; front-panel β and command scaling."""
+
+    driver: Literal["axopatch200b"] = "axopatch200b"
+    command_ao: str = "Dev1/ao0"
+    scaled_output_ai: str = "Dev1/ai0"
+    gain_telegraph_ai: str = "Dev1/ai1"
+    mode_telegraph_ai: str = "Dev1/ai2"
+    filter_telegraph_ai: str | None = "Dev1/ai3"
+    beta: float = 1.0
+    command_sensitivity_mV_per_V: float = 20.0
     safe_holding_mV: float = 0.0
+    sample_rate_Hz: float = 10_000.0
+    #: front panel of the simulated amplifier (a real one telegraphs its own)
+    simulated_gain_mV_per_pA: float = 1.0
+    simulated_filter_kHz: float = 5.0
+
+
+@dataclass(frozen=True)
+class PressureConfig:
+    """Analog pressure regulator on the pipette (kPa per volt; suction < 0)."""
+
+    ao_channel: str = "Dev1/ao1"
+    ai_monitor: str | None = None
+    kPa_per_V: float = 10.0
+    limits_kPa: list[float] = field(default_factory=lambda: [-50.0, 50.0])
+
+    def __post_init__(self) -> None:
+        if len(self.limits_kPa) != 2 or not self.limits_kPa[0] < self.limits_kPa[1]:
+            raise ConfigError(f"limits_kPa must be [min, max], got {self.limits_kPa!r}")
+
+
+@dataclass(frozen=True)
+class TemperatureConfig:
+    """Temperature controller's analog monitor output (°C per volt)."""
+
+    ai_channel: str = "Dev1/ai6"
+    C_per_V: float = 10.0  # 100 mV/°C, instrument-protocols.md §2.4 (unconfirmed)
 
 
 @dataclass(frozen=True)
@@ -148,8 +231,11 @@ class RigConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     filter_wheel: FilterWheelConfig = field(default_factory=FilterWheelConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    daq: DaqConfig = field(default_factory=DaqConfig)
     perfusion: PerfusionConfig = field(default_factory=PerfusionConfig)
     amplifier: AmplifierConfig = field(default_factory=AmplifierConfig)
+    pressure: PressureConfig = field(default_factory=PressureConfig)
+    temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def __post_init__(self) -> None:
@@ -228,6 +314,57 @@ def _filter_wheel_driver(config: FilterWheelConfig, world: World, clock: ScaledC
     return driver, instrument
 
 
+def read_solutions() -> dict[str, Any]:
+    """The shared solutions file (``rigs/solutions.yaml``): name → Solution."""
+    raw = yaml.safe_load((resources.files("ionrig.rigs") / "solutions.yaml").read_text())
+    return build(SolutionsFile, raw, "solutions.yaml").solutions
+
+
+def _perfusion(config: RigConfig, daq, world: World, clock: ScaledClock) -> Perfusion:
+    p = config.perfusion
+    known = read_solutions()
+    missing = [name for name in p.solutions if name not in known]
+    if missing:
+        raise ConfigError(
+            f"perfusion.solutions: {missing} are not in solutions.yaml (known: {', '.join(known)})"
+        )
+    lines = {
+        name: p.valve_lines.get(name, f"{config.daq.device}/port0/line{i}")
+        for i, name in enumerate(p.solutions)
+    }
+    valves = TtlValveController(daq, lines)
+    if p.flow == "gravity":
+        wire_valves(world, daq.backend, lines, gravity_mL_per_min=p.flow_mL_per_min)
+        flow = GravityFlow(clock, p.flow_mL_per_min)
+    else:
+        wire_valves(world, daq.backend, lines)
+        pump_sim = SimulatedNE500(clock, diameter_mm=p.syringe_diameter_mm, power_on_alarm=False)
+        wire_pump(world, pump_sim)
+        register_simulated_instrument(p.pump_port.removeprefix(SIMULATED_PORT), pump_sim)
+        pump = NewEraPump(p.pump_port)
+        pump.diameter_mm = p.syringe_diameter_mm
+        flow = SyringePumpFlow(pump)
+    return Perfusion(
+        valves,
+        flow,
+        {
+            name: SolutionLine(
+                valve=name, reservoir_mL=p.reservoir_mL, composition_mM=_composition(known[name])
+            )
+            for name in p.solutions
+        },
+        clock=clock,
+        bath_volume_mL=p.bath_volume_mL,
+        flow_mL_per_min=p.flow_mL_per_min,
+        exchange_bath_volumes=p.exchange_bath_volumes,
+        initial=p.initial,
+    )
+
+
+def _composition(solution) -> dict[str, float]:
+    return {k: v for k, v in solution.to_dict().items() if isinstance(v, int | float) and v}
+
+
 def load_rig(
     name_or_path: str | os.PathLike = "sim",
     *,
@@ -239,6 +376,10 @@ def load_rig(
     ``raw_dir`` is where detectors write their files (default: the data directory's ``raw/``).
     ``overrides`` replace top-level keys of the file (``time_scale=1000``, ``seed=3``, or a
     mapping such as ``world={"n_cells": 3}`` that is merged into the file's).
+
+    On a simulated rig every instrument is the simulator of the real one behind the real driver
+    (serial bytes for the Lambda 10-3 and the NE-500, DAQ channels for the Axopatch, valves,
+    pressure and temperature), wired to the world by :mod:`ionrig.wiring`.
     """
     from bluesky.run_engine import call_in_bluesky_event_loop
     from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
@@ -260,23 +401,64 @@ def load_rig(
         name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
         for name, f in config.filter_wheel.filters.items()
     }
+    daq_sim = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
+    daq = Daq(daq_sim)
+    a = config.amplifier
+    channels = AxopatchChannels(
+        command_ao=a.command_ao,
+        scaled_output_ai=a.scaled_output_ai,
+        gain_telegraph_ai=a.gain_telegraph_ai,
+        mode_telegraph_ai=a.mode_telegraph_ai,
+        filter_telegraph_ai=a.filter_telegraph_ai,
+    )
+    wire_axopatch(
+        world,
+        daq_sim,
+        channels,
+        command_mV_per_V=a.command_sensitivity_mV_per_V,
+        gain_alpha_beta=a.simulated_gain_mV_per_pA,
+        filter_kHz=a.simulated_filter_kHz,
+    )
+    axopatch = Axopatch200B(
+        daq,
+        channels,
+        beta=a.beta,
+        command_sensitivity_mV_per_V=a.command_sensitivity_mV_per_V,
+        safe_holding_mV=a.safe_holding_mV,
+    )
+    pr, te = config.pressure, config.temperature
+    wire_pressure(world, daq_sim, pr.ao_channel, kPa_per_V=pr.kPa_per_V, ai_monitor=pr.ai_monitor)
+    wire_temperature(world, daq_sim, te.ai_channel, C_per_V=te.C_per_V)
     camera_driver = SimulatedCamera(world)
+    path_provider = StaticPathProvider(UUIDFilenameProvider(), raw)
     rig = Rig(
         filter_wheel=FilterWheel(wheel_driver, filters),
         camera=Camera(
-            camera_driver,
-            StaticPathProvider(UUIDFilenameProvider(), raw),
+            camera_driver, path_provider, now_s=clock.now_s, exposure_ms=config.camera.exposure_ms
+        ),
+        perfusion=_perfusion(config, daq, world, clock),
+        amplifier=PatchAmplifier(
+            axopatch,
+            path_provider,
             now_s=clock.now_s,
-            exposure_ms=config.camera.exposure_ms,
+            sample_rate_Hz=a.sample_rate_Hz,
+            telegraphs=lambda: {
+                "mode": str(axopatch.mode),
+                "gain_mV_per_pA": axopatch.gain_mV_per_pA,
+                "lowpass_kHz": axopatch.lowpass_kHz,
+            },
         ),
-        perfusion=SoftPerfusion(
-            config.perfusion.solutions,
-            initial=config.perfusion.initial,
-            flow_mL_per_min=config.perfusion.flow_mL_per_min,
+        pressure=PressureController(
+            PressureRegulator(
+                daq,
+                pr.ao_channel,
+                kPa_per_V=pr.kPa_per_V,
+                limits_kPa=tuple(pr.limits_kPa),
+                ai_monitor=pr.ai_monitor,
+            )
         ),
-        amplifier=SoftAmplifier(
-            holding_mV=config.amplifier.holding_mV,
-            safe_holding_mV=config.amplifier.safe_holding_mV,
+        temperature=TemperatureController(
+            TemperatureMonitor(daq, te.ai_channel, C_per_V=te.C_per_V)
         ),
         clock=clock,
         world=world,
@@ -284,6 +466,6 @@ def load_rig(
         name="rig",
     )
     # The simulated instruments behind the devices, for tests that inject faults.
-    rig.instruments = {"filter_wheel": wheel_instrument, "camera": camera_driver}
+    rig.instruments = {"filter_wheel": wheel_instrument, "camera": camera_driver, "daq": daq_sim}
     call_in_bluesky_event_loop(rig.connect())
     return rig

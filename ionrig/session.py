@@ -8,7 +8,6 @@ session.catalog[-1]
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ def use_clock(RE: RunEngine, clock: Clock) -> None:
         return
 
     async def clock_sleep(msg) -> None:
-        await asyncio.sleep(clock.real_seconds(msg.args[0]))
+        await clock.async_sleep_s(msg.args[0])
 
     RE.register_command("sleep", clock_sleep)
 

@@ -429,8 +429,13 @@ class Patch:
         sample_rate_Hz: float,
         filter_kHz: float = 2.9,
         gain_mV_per_pA: float = 10.0,
+        *,
+        advance_clock: bool = True,
     ) -> NDArray[np.float64]:
         """Apply ``command_mV`` (one value per sample) and return the recorded current (pA).
+
+        ``advance_clock=False`` is for a caller that takes the sweep's time itself (the
+        simulated DAQ's hardware-timed sweep).
 
         ``sample_rate_Hz`` 1-500 kHz (TRPM7 protocol: 10 kHz, §8.1); ``filter_kHz`` is the 4-pole
         Bessel −3 dB frequency (2.9 kHz in §8.1, §7.2); ``gain_mV_per_pA`` the amplifier's
@@ -462,5 +467,6 @@ class Patch:
                 t_start_s=world.now_s,
                 line_phase=world.line_phase,
             )
-        world.clock.sleep_s(command.size / sample_rate_Hz)
+        if advance_clock:
+            world.clock.sleep_s(command.size / sample_rate_Hz)
         return current

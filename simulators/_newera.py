@@ -85,6 +85,27 @@ class SimulatedNE500(SimulatedSerialInstrument):
 
     # -- physics --------------------------------------------------------------------------------
     @property
+    def status(self) -> str:
+        """Status letter (§2.1): I infusing, W withdrawing, S stopped, P paused, X purging."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        changed = value != getattr(self, "_status", None)
+        self._status = value
+        if changed:
+            self._notify("flow_uL_per_min", self.inflow_uL_per_min)
+
+    @property
+    def inflow_uL_per_min(self) -> float:
+        """What the pump pushes out of the syringe now (0 unless infusing)."""
+        if self._status == "I":
+            return self.rate_uL_per_min
+        if self._status == "X":
+            return self._max_rate_uL_per_min()
+        return 0.0
+
+    @property
     def rate_uL_per_min(self) -> float:
         return self.rate_value * RATE_UNITS_UL_PER_MIN[self.rate_units]
 

@@ -1,0 +1,154 @@
+"""How the simulated rig's instruments are wired to the simulated world.
+
+A real rig's instruments act on cells through cables and tubing; the simulated rig's act on the
+world through these bindings. Each binding plays the part of the instrument's analog side using
+the same protocol facts the drivers decode (the Axopatch 200B telegraph tables, the command
+scaling), so a driver cannot tell the simulated rig from the real one. Only the glue (rig loading)
+uses this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ionrig.devices.drivers import AxopatchChannels
+from ionrig.devices.drivers._axopatch import (
+    AXOPATCH_200B_FILTER_TELEGRAPH,
+    AXOPATCH_200B_GAIN_TELEGRAPH,
+    AXOPATCH_200B_MODE_TELEGRAPH,
+    AxopatchMode,
+)
+from ionrig.simulators import SimulatedDaq, SimulatedNE500, World
+
+__all__ = [
+    "wire_axopatch",
+    "wire_pressure",
+    "wire_pump",
+    "wire_temperature",
+    "wire_valves",
+]
+
+
+def _telegraph_V(table: Mapping[float, object], value: object, what: str) -> float:
+    for volts, entry in table.items():
+        if entry == value:
+            return float(volts)
+    raise ValueError(f"{what} {value!r} is not on the Axopatch 200B's front panel")
+
+
+def wire_axopatch(
+    world: World,
+    daq: SimulatedDaq,
+    channels: AxopatchChannels,
+    *,
+    command_mV_per_V: float,
+    gain_alpha_beta: float = 1.0,
+    filter_kHz: float = 5.0,
+) -> None:
+    """An Axopatch 200B in V-clamp between ``daq`` and ``world.patch``.
+
+    Front panel (instrument-protocols.md §3.1): mode V-Clamp, gain ``gain_alpha_beta`` mV/pA
+    (β = 1), lowpass ``filter_kHz``; telegraphs put out the table voltages. EXT COMMAND takes
+    ``command_mV_per_V``; SCALED OUTPUT is I × αβ mV/pA.
+    """
+    mode_V = _telegraph_V(AXOPATCH_200B_MODE_TELEGRAPH, AxopatchMode.V_CLAMP, "mode")
+    gain_V = _telegraph_V(AXOPATCH_200B_GAIN_TELEGRAPH, gain_alpha_beta, "gain")
+    daq.connect_ai(channels.mode_telegraph_ai, lambda t_s: mode_V)
+    daq.connect_ai(channels.gain_telegraph_ai, lambda t_s: gain_V)
+    if channels.filter_telegraph_ai is not None:
+        filter_V = _telegraph_V(AXOPATCH_200B_FILTER_TELEGRAPH, filter_kHz, "filter")
+        daq.connect_ai(channels.filter_telegraph_ai, lambda t_s: filter_V)
+
+    def command_written(t_s: float, volts: float) -> None:
+        world.patch.holding_mV = float(np.clip(volts * command_mV_per_V, -200.0, 200.0))
+
+    def sweep(wave_V: np.ndarray, sample_rate_Hz: float, t0_s: float) -> np.ndarray:
+        current_pA = world.patch.record_sweep(
+            np.asarray(wave_V) * command_mV_per_V,
+            sample_rate_Hz,
+            filter_kHz=filter_kHz,
+            gain_mV_per_pA=gain_alpha_beta,
+            advance_clock=False,  # the DAQ takes the time
+        )
+        return current_pA * gain_alpha_beta / 1000.0
+
+    def holding_current_V(t_s: float) -> float:
+        holding = world.patch.holding_mV
+        current = world.patch.record_sweep(
+            np.full(64, holding),
+            10_000.0,
+            filter_kHz=filter_kHz,
+            gain_mV_per_pA=gain_alpha_beta,
+            advance_clock=False,
+        )
+        return float(np.mean(current)) * gain_alpha_beta / 1000.0
+
+    daq.on_ao(channels.command_ao, command_written)
+    daq.connect_sweep(channels.scaled_output_ai, sweep, ao_channel=channels.command_ao)
+    daq.connect_ai(channels.scaled_output_ai, holding_current_V)
+
+
+def wire_pressure(
+    world: World,
+    daq: SimulatedDaq,
+    ao_channel: str,
+    *,
+    kPa_per_V: float,
+    ai_monitor: str | None = None,
+) -> None:
+    """A pressure regulator on the pipette: AO volts × ``kPa_per_V`` → ``world.patch``."""
+    state = {"kPa": 0.0}
+
+    def written(t_s: float, volts: float) -> None:
+        state["kPa"] = volts * kPa_per_V
+        world.patch.apply_pressure_kPa(float(np.clip(state["kPa"], -100.0, 100.0)))
+
+    daq.on_ao(ao_channel, written)
+    if ai_monitor is not None:
+        daq.connect_ai(ai_monitor, lambda t_s: state["kPa"] / kPa_per_V)
+
+
+def wire_temperature(world: World, daq: SimulatedDaq, ai_channel: str, *, C_per_V: float) -> None:
+    """A temperature controller's monitor output: bath °C ÷ ``C_per_V`` volts."""
+    daq.connect_ai(ai_channel, lambda t_s: world.bath_temperature_C / C_per_V)
+
+
+def wire_valves(
+    world: World,
+    daq: SimulatedDaq,
+    lines: Mapping[str, str],
+    *,
+    gravity_mL_per_min: float | None = None,
+) -> None:
+    """Pinch valves, one per reservoir (solution name → DO line): the open one feeds the bath.
+
+    With ``gravity_mL_per_min`` the reservoirs are gravity-fed: liquid flows at that rate
+    whenever exactly one valve is open; otherwise a pump sets the flow (:func:`wire_pump`).
+    """
+    open_lines: set[str] = set()
+    solution_of = {line: name for name, line in lines.items()}
+
+    def written(line: str):
+        def on_do(t_s: float, state: bool) -> None:
+            (open_lines.add if state else open_lines.discard)(line)
+            inflow = [solution_of[x] for x in open_lines]
+            world.chamber.select(inflow[0] if len(inflow) == 1 else None)
+            if gravity_mL_per_min is not None:
+                world.chamber.set_flow_mL_per_min(gravity_mL_per_min if len(inflow) == 1 else 0.0)
+
+        return on_do
+
+    for line in lines.values():
+        daq.on_do(line, written(line))
+
+
+def wire_pump(world: World, pump: SimulatedNE500) -> None:
+    """A syringe pump pushing the selected reservoir: its infusion rate is the bath inflow."""
+
+    def observe(what: str, value: object) -> None:
+        if what == "flow_uL_per_min":
+            world.chamber.set_flow_mL_per_min(float(value) / 1000.0)
+
+    pump.observers.append(observe)
