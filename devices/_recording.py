@@ -230,6 +230,8 @@ class RecordingDetector(StandardDetector):
     async def trigger(self) -> AsyncIterator[WatcherUpdate[int]]:
         """Acquire one record (as ``StandardDetector.trigger``), failing at once on an error."""
         updates = StandardDetector.trigger.__wrapped__(self)
+        self._recording.failed.clear()  # a failure of an earlier trigger is not this one's
+        self._recording.error = None
         failed = asyncio.ensure_future(self._recording.failed.wait())
         try:
             while True:

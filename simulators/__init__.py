@@ -14,7 +14,14 @@ from ._dye import MagFura2
 from ._electrophysiology import Patch, PatchConfig, PatchError
 from ._faults import Fault, FaultKind
 from ._newera import SimulatedNE500
-from ._optics import CameraError, CameraFault, SimulatedCamera, SimulatedFilterWheel
+from ._optics import (
+    CameraError,
+    CameraFault,
+    CameraTimeout,
+    FrameDropped,
+    SimulatedCamera,
+    SimulatedFilterWheel,
+)
 from ._serial_instrument import SimulatedSerialInstrument
 from ._serial_tcp import TcpServer, serve_tcp
 from ._serial_url import (
@@ -44,6 +51,7 @@ __all__ = [
     "CameraError",
     "CameraFault",
     "CameraSensor",
+    "CameraTimeout",
     "Cell",
     "CellConfig",
     "CellModelConfig",
@@ -54,6 +62,7 @@ __all__ = [
     "DyeHandlingConfig",
     "Fault",
     "FaultKind",
+    "FrameDropped",
     "MagFura2",
     "OpticsConfig",
     "Patch",

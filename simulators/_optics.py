@@ -8,6 +8,7 @@ physical delays come from the world's clock.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,14 @@ from numpy.typing import NDArray
 
 from ._world import World
 
-__all__ = ["CameraFault", "SimulatedCamera", "SimulatedFilterWheel"]
+__all__ = [
+    "CameraError",
+    "CameraFault",
+    "CameraTimeout",
+    "FrameDropped",
+    "SimulatedCamera",
+    "SimulatedFilterWheel",
+]
 
 
 class SimulatedFilterWheel:
@@ -73,14 +81,34 @@ class SimulatedFilterWheel:
 
 @dataclass
 class CameraFault:
-    """Make the simulated camera fail: after ``after_frames`` good frames, raise on every snap."""
+    """Make the simulated camera fail after ``after_frames`` good frames.
+
+    ``kind``: ``"error"`` (the camera reports an error), ``"timeout"`` (no frame arrives within
+    ``timeout_s`` real seconds), ``"dropped"`` (the frame is lost). ``count`` frames are
+    affected (``None``: every one from then on, a persistent fault).
+    """
 
     after_frames: int
+    kind: str = "error"
+    count: int | None = None
+    timeout_s: float = 0.2
     message: str = "camera stopped delivering frames (simulated fault)"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("error", "timeout", "dropped"):
+            raise ValueError(f"kind must be one of error, timeout, dropped; got {self.kind!r}")
 
 
 class CameraError(RuntimeError):
     """The (simulated) camera failed to deliver a frame."""
+
+
+class CameraTimeout(CameraError, TimeoutError):
+    """No frame arrived within the camera's timeout."""
+
+
+class FrameDropped(CameraError):
+    """A frame was lost between the sensor and the host."""
 
 
 class SimulatedCamera:
@@ -118,8 +146,28 @@ class SimulatedCamera:
 
     def snap(self, exposure_ms: float) -> NDArray[np.uint16]:
         """Expose for ``exposure_ms``, read out, and return the frame (ADU)."""
-        if self._fault is not None and self._frames_taken >= self._fault.after_frames:
-            raise CameraError(self._fault.message)
+        fault = self._fault
+        if fault is not None and self._frames_taken >= fault.after_frames:
+            if fault.count is not None:
+                if fault.count <= 0:
+                    self._fault = None
+                    fault = None
+                else:
+                    self._fault = CameraFault(
+                        fault.after_frames,
+                        fault.kind,
+                        fault.count - 1,
+                        fault.timeout_s,
+                        fault.message,
+                    )
+        if fault is not None and self._frames_taken >= fault.after_frames:
+            if fault.kind == "timeout":
+                time.sleep(fault.timeout_s)  # real seconds: a hung camera is a real wait
+                raise CameraTimeout(f"no frame within {fault.timeout_s:g} s (simulated fault)")
+            if fault.kind == "dropped":
+                self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
+                raise FrameDropped("frame lost in transfer (simulated fault)")
+            raise CameraError(fault.message)
         frame = self._world.render_frame(exposure_ms)
         self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
         self._frames_taken += 1

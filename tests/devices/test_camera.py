@@ -2,6 +2,7 @@ import bluesky.plans as bp
 import h5py
 import numpy as np
 import pytest
+from bluesky.utils import FailedStatus
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider, init_devices
 
 from ionrig.devices import Camera
@@ -75,3 +76,34 @@ def test_roi_masks_must_fit_the_sensor(camera):
         camera.set_rois({"a": np.ones((10, 10), bool)})
     with pytest.raises(ValueError, match="is empty"):
         camera.set_rois({"a": np.zeros((48, 64), bool)})
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"), [("timeout", "CameraTimeout"), ("dropped", "FrameDropped")]
+)
+def test_frame_timeout_and_dropped_frame_are_typed_and_bounded(
+    RE, docs, camera, camera_driver, kind, error
+):
+    import time
+
+    from ionrig import simulators
+
+    camera_driver.inject(CameraFault(after_frames=1, kind=kind, timeout_s=0.3))
+    wall = time.monotonic()
+    with pytest.raises(FailedStatus) as failure:
+        RE(bp.count([camera], num=4), docs)
+    assert isinstance(failure.value.__cause__, getattr(simulators, error))
+    assert time.monotonic() - wall < 5  # within its timeout, nothing hangs
+    assert docs.of("stop")[0]["exit_status"] == "fail"
+    assert len(docs.of("event")) == 1
+
+
+def test_a_transient_fault_clears_after_its_count(RE, camera, camera_driver):
+    camera_driver.inject(CameraFault(after_frames=0, kind="dropped", count=1))
+    from ionrig.simulators import FrameDropped
+
+    with pytest.raises(FailedStatus) as failure:
+        RE(bp.count([camera], num=1))
+    assert isinstance(failure.value.__cause__, FrameDropped)
+    result = RE(bp.count([camera], num=2))
+    assert result.exit_status == "success"
