@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -147,19 +147,11 @@ class SimulatedCamera:
     def snap(self, exposure_ms: float) -> NDArray[np.uint16]:
         """Expose for ``exposure_ms``, read out, and return the frame (ADU)."""
         fault = self._fault
-        if fault is not None and self._frames_taken >= fault.after_frames:
-            if fault.count is not None:
-                if fault.count <= 0:
-                    self._fault = None
-                    fault = None
-                else:
-                    self._fault = CameraFault(
-                        fault.after_frames,
-                        fault.kind,
-                        fault.count - 1,
-                        fault.timeout_s,
-                        fault.message,
-                    )
+        due = fault is not None and self._frames_taken >= fault.after_frames
+        if due and fault.count is not None:  # a transient fault: count it down
+            self._fault = replace(fault, count=fault.count - 1) if fault.count > 1 else None
+            if fault.count <= 0:
+                fault = None
         if fault is not None and self._frames_taken >= fault.after_frames:
             if fault.kind == "timeout":
                 time.sleep(fault.timeout_s)  # real seconds: a hung camera is a real wait
