@@ -33,7 +33,9 @@ from ionrig.devices.drivers import (
     Axopatch200B,
     AxopatchChannels,
     Daq,
+    MicroManagerCamera,
     NewEraPump,
+    NidaqmxDaq,
     PressureRegulator,
     SutterLambda10_3,
     TemperatureMonitor,
@@ -47,6 +49,7 @@ from ionrig.simulators import (
     SimulatedLambda10_3,
     SimulatedNE500,
     SolutionsFile,
+    WallClock,
     World,
     WorldConfig,
     bind_excitation,
@@ -104,8 +107,13 @@ class FilterWheelConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    driver: Literal["simulated"] = "simulated"
+    """``driver: simulated`` (simulated rigs) or ``micromanager``: any Micro-Manager camera via
+    pymmcore-plus (extra ``ionrig[micromanager]``), from a Micro-Manager ``config_file``."""
+
+    driver: Literal["simulated", "micromanager"] = "simulated"
     exposure_ms: float = 20.0
+    config_file: str | None = None
+    camera_label: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.exposure_ms <= 10_000:
@@ -241,9 +249,24 @@ class RigConfig:
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
             raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
-        if not self.simulated and self.time_scale != 1.0:
+        if self.simulated:
+            return
+        if self.time_scale != 1.0:
             raise ConfigError(
                 "time_scale must be 1 on a real rig (only simulated time can run fast)"
+            )
+        simulated_parts = [
+            role
+            for role, is_simulated in (
+                ("camera.driver", self.camera.driver == "simulated"),
+                ("filter_wheel.driver", self.filter_wheel.driver == "simulated"),
+                ("daq.backend", self.daq.backend == "simulated"),
+            )
+            if is_simulated
+        ]
+        if simulated_parts:
+            raise ConfigError(
+                f"a real rig (simulated: false) cannot use simulated {', '.join(simulated_parts)}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,23 +310,8 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
 SIMULATED_PORT = "ionrig-sim://"
 
 
-def _filter_wheel_driver(config: FilterWheelConfig, world: World, clock: ScaledClock):
-    """The wheel's driver, and the simulated instrument behind it (for fault injection)."""
-    wavelengths = {f.position: f.wavelength_nm for f in config.filters.values()}
-    if config.driver == "simulated":
-        instrument = SimulatedFilterWheel(
-            world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=config.switch_ms
-        )
-        return instrument, instrument
-    if not config.port.startswith(SIMULATED_PORT):
-        raise ConfigError(
-            f"filter_wheel.port: a simulated rig uses {SIMULATED_PORT}NAME ports, "
-            f"got {config.port!r}"
-        )
-    instrument = SimulatedLambda10_3(clock)
-    bind_excitation(world, instrument, wavelengths, wheel=config.wheel, shutter=config.shutter)
-    register_simulated_instrument(config.port.removeprefix(SIMULATED_PORT), instrument)
-    driver = SutterLambda10_3(
+def _filter_wheel_driver(config: FilterWheelConfig):
+    return SutterLambda10_3(
         config.port,
         config.wheel,
         shutter=config.shutter,
@@ -311,7 +319,72 @@ def _filter_wheel_driver(config: FilterWheelConfig, world: World, clock: ScaledC
         baud_rate=config.baud_rate,
         timeout_s=config.timeout_s,
     )
-    return driver, instrument
+
+
+def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq) -> dict:
+    """Simulated instruments behind the real drivers' ports and channels, wired to the world."""
+    instruments: dict[str, Any] = {"daq": daq_sim}
+    clock = world.clock
+    wheel = config.filter_wheel
+    wavelengths = {f.position: f.wavelength_nm for f in wheel.filters.values()}
+    if wheel.driver == "simulated":
+        instruments["filter_wheel"] = SimulatedFilterWheel(
+            world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=wheel.switch_ms
+        )
+    else:
+        lam = SimulatedLambda10_3(clock)
+        bind_excitation(world, lam, wavelengths, wheel=wheel.wheel, shutter=wheel.shutter)
+        register_simulated_instrument(_simulated_name(wheel.port, "filter_wheel.port"), lam)
+        instruments["filter_wheel"] = lam
+    instruments["camera"] = SimulatedCamera(world)
+    a = config.amplifier
+    wire_axopatch(
+        world,
+        daq_sim,
+        _axopatch_channels(a),
+        command_mV_per_V=a.command_sensitivity_mV_per_V,
+        gain_alpha_beta=a.simulated_gain_mV_per_pA,
+        filter_kHz=a.simulated_filter_kHz,
+    )
+    pr, te, pe = config.pressure, config.temperature, config.perfusion
+    wire_pressure(world, daq_sim, pr.ao_channel, kPa_per_V=pr.kPa_per_V, ai_monitor=pr.ai_monitor)
+    wire_temperature(world, daq_sim, te.ai_channel, C_per_V=te.C_per_V)
+    lines = _valve_lines(config)
+    if pe.flow == "gravity":
+        wire_valves(world, daq_sim, lines, gravity_mL_per_min=pe.flow_mL_per_min)
+    else:
+        wire_valves(world, daq_sim, lines)
+        pump = SimulatedNE500(clock, diameter_mm=pe.syringe_diameter_mm, power_on_alarm=False)
+        wire_pump(world, pump)
+        register_simulated_instrument(_simulated_name(pe.pump_port, "perfusion.pump_port"), pump)
+        instruments["pump"] = pump
+    return instruments
+
+
+def _simulated_name(port: str, field_name: str) -> str:
+    if not port.startswith(SIMULATED_PORT):
+        raise ConfigError(
+            f"{field_name}: a simulated rig uses {SIMULATED_PORT}NAME ports, got {port!r}"
+        )
+    return port.removeprefix(SIMULATED_PORT)
+
+
+def _axopatch_channels(a: AmplifierConfig) -> AxopatchChannels:
+    return AxopatchChannels(
+        command_ao=a.command_ao,
+        scaled_output_ai=a.scaled_output_ai,
+        gain_telegraph_ai=a.gain_telegraph_ai,
+        mode_telegraph_ai=a.mode_telegraph_ai,
+        filter_telegraph_ai=a.filter_telegraph_ai,
+    )
+
+
+def _valve_lines(config: RigConfig) -> dict[str, str]:
+    p = config.perfusion
+    return {
+        name: p.valve_lines.get(name, f"{config.daq.device}/port0/line{i}")
+        for i, name in enumerate(p.solutions)
+    }
 
 
 def read_solutions() -> dict[str, Any]:
@@ -320,7 +393,7 @@ def read_solutions() -> dict[str, Any]:
     return build(SolutionsFile, raw, "solutions.yaml").solutions
 
 
-def _perfusion(config: RigConfig, daq, world: World, clock: ScaledClock) -> Perfusion:
+def _perfusion(config: RigConfig, daq: Daq, clock) -> Perfusion:
     p = config.perfusion
     known = read_solutions()
     missing = [name for name in p.solutions if name not in known]
@@ -328,28 +401,20 @@ def _perfusion(config: RigConfig, daq, world: World, clock: ScaledClock) -> Perf
         raise ConfigError(
             f"perfusion.solutions: {missing} are not in solutions.yaml (known: {', '.join(known)})"
         )
-    lines = {
-        name: p.valve_lines.get(name, f"{config.daq.device}/port0/line{i}")
-        for i, name in enumerate(p.solutions)
-    }
-    valves = TtlValveController(daq, lines)
     if p.flow == "gravity":
-        wire_valves(world, daq.backend, lines, gravity_mL_per_min=p.flow_mL_per_min)
         flow = GravityFlow(clock, p.flow_mL_per_min)
     else:
-        wire_valves(world, daq.backend, lines)
-        pump_sim = SimulatedNE500(clock, diameter_mm=p.syringe_diameter_mm, power_on_alarm=False)
-        wire_pump(world, pump_sim)
-        register_simulated_instrument(p.pump_port.removeprefix(SIMULATED_PORT), pump_sim)
         pump = NewEraPump(p.pump_port)
         pump.diameter_mm = p.syringe_diameter_mm
         flow = SyringePumpFlow(pump)
     return Perfusion(
-        valves,
+        TtlValveController(daq, _valve_lines(config)),
         flow,
         {
             name: SolutionLine(
-                valve=name, reservoir_mL=p.reservoir_mL, composition_mM=_composition(known[name])
+                valve=name,
+                reservoir_mL=p.reservoir_mL,
+                composition_mM=_composition(known[name]),
             )
             for name in p.solutions
         },
@@ -389,54 +454,50 @@ def load_rig(
     config = read_rig_config(name_or_path, **overrides)
     raw = Path(raw_dir) if raw_dir is not None else DataLocation.at().raw_dir
     raw.mkdir(parents=True, exist_ok=True)
-    if not config.simulated:
-        raise ConfigError(
-            f"rig {config.name!r}: camera.driver 'simulated' is the only camera of this build, "
-            "so only simulated rigs (simulated: true) can be loaded yet"
+    if config.simulated:
+        clock = ScaledClock(config.time_scale)
+        world = World.from_config(
+            config.world, clock=clock, seed=config.seed, solutions=read_solutions()
         )
-    clock = ScaledClock(config.time_scale)
-    world = World.from_config(config.world, clock=clock, seed=config.seed)
-    wheel_driver, wheel_instrument = _filter_wheel_driver(config.filter_wheel, world, clock)
-    filters = {
-        name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
-        for name, f in config.filter_wheel.filters.items()
-    }
-    daq_sim = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
-    daq = Daq(daq_sim)
-    a = config.amplifier
-    channels = AxopatchChannels(
-        command_ao=a.command_ao,
-        scaled_output_ai=a.scaled_output_ai,
-        gain_telegraph_ai=a.gain_telegraph_ai,
-        mode_telegraph_ai=a.mode_telegraph_ai,
-        filter_telegraph_ai=a.filter_telegraph_ai,
-    )
-    wire_axopatch(
-        world,
-        daq_sim,
-        channels,
-        command_mV_per_V=a.command_sensitivity_mV_per_V,
-        gain_alpha_beta=a.simulated_gain_mV_per_pA,
-        filter_kHz=a.simulated_filter_kHz,
-    )
+        daq_backend = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
+        instruments = _simulate_instruments(config, world, daq_backend)
+    else:
+        clock, world, instruments = WallClock(), None, {}
+        daq_backend = NidaqmxDaq(config.daq.device)
+    daq = Daq(daq_backend)
+    wheel = config.filter_wheel
+    if wheel.driver == "simulated":
+        wheel_driver = instruments["filter_wheel"]
+    else:
+        wheel_driver = _filter_wheel_driver(wheel)
+    if config.camera.driver == "simulated":
+        camera_driver = instruments["camera"]
+    else:
+        camera_driver = MicroManagerCamera(
+            camera_label=config.camera.camera_label, config_file=config.camera.config_file
+        )
+    a, pr, te = config.amplifier, config.pressure, config.temperature
     axopatch = Axopatch200B(
         daq,
-        channels,
+        _axopatch_channels(a),
         beta=a.beta,
         command_sensitivity_mV_per_V=a.command_sensitivity_mV_per_V,
         safe_holding_mV=a.safe_holding_mV,
     )
-    pr, te = config.pressure, config.temperature
-    wire_pressure(world, daq_sim, pr.ao_channel, kPa_per_V=pr.kPa_per_V, ai_monitor=pr.ai_monitor)
-    wire_temperature(world, daq_sim, te.ai_channel, C_per_V=te.C_per_V)
-    camera_driver = SimulatedCamera(world)
     path_provider = StaticPathProvider(UUIDFilenameProvider(), raw)
+    filters = {
+        name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
+        for name, f in wheel.filters.items()
+    }
     rig = Rig(
         filter_wheel=FilterWheel(wheel_driver, filters),
         camera=Camera(
-            camera_driver, path_provider, now_s=clock.now_s, exposure_ms=config.camera.exposure_ms
+            camera_driver,
+            path_provider,
+            now_s=clock.now_s,
+            exposure_ms=config.camera.exposure_ms,
         ),
-        perfusion=_perfusion(config, daq, world, clock),
+        perfusion=_perfusion(config, daq, clock),
         amplifier=PatchAmplifier(
             axopatch,
             path_provider,
@@ -466,6 +527,6 @@ def load_rig(
         name="rig",
     )
     # The simulated instruments behind the devices, for tests that inject faults.
-    rig.instruments = {"filter_wheel": wheel_instrument, "camera": camera_driver, "daq": daq_sim}
+    rig.instruments = instruments
     call_in_bluesky_event_loop(rig.connect())
     return rig

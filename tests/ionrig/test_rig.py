@@ -52,7 +52,7 @@ def test_missing_file_is_named(tmp_path):
         (
             {"camera": {"exposure_sm": 3}},
             r"camera: unknown key 'exposure_sm'; allowed keys: "
-            r"driver, exposure_ms",
+            r"camera_label, config_file, driver, exposure_ms",
         ),
         ({"world": {"dye": {"kd_mM": "big"}}}, r"world.dye.kd_mM: expected a number"),
         ({"time_scale": -2}, r"time_scale must be > 0"),
@@ -64,3 +64,28 @@ def test_missing_file_is_named(tmp_path):
 def test_bad_fields_are_refused_by_name(overrides, message):
     with pytest.raises(ConfigError, match=message):
         read_rig_config("sim", **overrides)
+
+
+def test_the_example_real_rig_file_is_valid_and_real():
+    config = read_rig_config("example-real")
+    assert not config.simulated
+    assert config.camera.driver == "micromanager" and config.daq.backend == "nidaqmx"
+    assert config.perfusion.flow == "ne500"
+    assert config.perfusion.valve_lines["mg_k_aspartate"] == "Dev1/port0/line3"
+    assert "example-real" in available_rigs() and "solutions" not in available_rigs()
+
+
+def test_a_real_rig_cannot_use_simulated_parts():
+    with pytest.raises(ConfigError, match=r"cannot use simulated camera\.driver, daq\.backend"):
+        read_rig_config(
+            "example-real", camera={"driver": "simulated"}, daq={"backend": "simulated"}
+        )
+
+
+def test_a_real_rig_without_its_hardware_fails_clearly_before_anything_moves(RE, tmp_path):
+    from ionrig.devices.drivers import InstrumentDisconnected
+    from ionrig.rig import load_rig
+
+    # no Lambda 10-3 on /dev/ttyUSB0 here: the first instrument opened names its port
+    with pytest.raises(InstrumentDisconnected, match="Lambda 10-3 at /dev/ttyUSB0: cannot open"):
+        load_rig("example-real", raw_dir=tmp_path)

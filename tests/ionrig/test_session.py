@@ -101,7 +101,7 @@ def test_real_overhead_shows_in_simulated_time(catalog):
 
 
 def test_unknown_rig_and_misspelled_overrides_are_refused(catalog):
-    with pytest.raises(ValueError, match="rig must be one of sim"):
+    with pytest.raises(ValueError, match="rig must be one of example-real, sim or a path"):
         start("no-such-rig", catalog=catalog)
     with pytest.raises(ValueError, match=r"unknown key 'time_scael'.*allowed keys:.*time_scale"):
         start("sim", catalog=catalog, time_scael=10)
