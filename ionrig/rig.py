@@ -8,6 +8,7 @@ simulated: plans see the same :class:`~ionrig.devices.Rig` either way.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,9 @@ from ionrig.devices.drivers import (
     TtlValveController,
 )
 from ionrig.simulators import (
+    CameraFault,
+    Fault,
+    FaultKind,
     ScaledClock,
     SimulatedCamera,
     SimulatedDaq,
@@ -210,6 +214,36 @@ class TemperatureConfig:
     C_per_V: float = 10.0  # 100 mV/°C, instrument-protocols.md §2.4 (unconfirmed)
 
 
+SERIAL_FAULTS = ("no_reply", "garbage", "partial", "disconnect", "error_reply", "slow_reply")
+CAMERA_FAULTS = ("error", "timeout", "dropped")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """A fault injected into a simulated instrument (rehearsals of what goes wrong at 3 a.m.).
+
+    Serial instruments and the DAQ: ``kind`` one of no_reply, garbage, partial, disconnect,
+    error_reply, slow_reply, from clock time ``at_s`` for ``count`` commands or ``duration_s``
+    (``delay_s``: how late a slow reply is). Camera: ``kind`` error, timeout or dropped, after
+    ``after_frames`` good frames, for ``count`` frames (none: from then on).
+    """
+
+    instrument: Literal["filter_wheel", "pump", "daq", "camera"]
+    kind: str
+    at_s: float = 0.0
+    duration_s: float | None = None
+    count: int | None = None
+    delay_s: float = 0.0
+    after_frames: int = 0
+
+    def __post_init__(self) -> None:
+        allowed = CAMERA_FAULTS if self.instrument == "camera" else SERIAL_FAULTS
+        if self.kind not in allowed:
+            raise ConfigError(
+                f"kind for {self.instrument} must be one of {', '.join(allowed)}; got {self.kind!r}"
+            )
+
+
 @dataclass(frozen=True)
 class CalibrationConfig:
     """The Mag-fura-2 constants the analysis assumes until an in-situ calibration replaces them."""
@@ -245,12 +279,15 @@ class RigConfig:
     pressure: PressureConfig = field(default_factory=PressureConfig)
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    faults: list[FaultConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
             raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
         if self.simulated:
             return
+        if self.faults:
+            raise ConfigError("faults can only be injected into a simulated rig")
         if self.time_scale != 1.0:
             raise ConfigError(
                 "time_scale must be 1 on a real rig (only simulated time can run fast)"
@@ -359,6 +396,29 @@ def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq
         register_simulated_instrument(_simulated_name(pe.pump_port, "perfusion.pump_port"), pump)
         instruments["pump"] = pump
     return instruments
+
+
+def _inject(instruments: Mapping[str, Any], fault: FaultConfig) -> None:
+    instrument = instruments.get(fault.instrument)
+    if instrument is None or not hasattr(instrument, "inject"):
+        raise ConfigError(
+            f"faults: this rig has no simulated {fault.instrument} that takes faults "
+            f"(it has {', '.join(k for k, v in instruments.items() if hasattr(v, 'inject'))})"
+        )
+    if fault.instrument == "camera":
+        instrument.inject(
+            CameraFault(after_frames=fault.after_frames, kind=fault.kind, count=fault.count)
+        )
+    else:
+        instrument.inject(
+            Fault(
+                FaultKind(fault.kind),
+                at_s=fault.at_s,
+                duration_s=fault.duration_s,
+                count=fault.count,
+                delay_s=fault.delay_s,
+            )
+        )
 
 
 def _simulated_name(port: str, field_name: str) -> str:
@@ -528,5 +588,7 @@ def load_rig(
     )
     # The simulated instruments behind the devices, for tests that inject faults.
     rig.instruments = instruments
+    for fault in config.faults:
+        _inject(instruments, fault)
     call_in_bluesky_event_loop(rig.connect())
     return rig

@@ -73,3 +73,34 @@ def test_syringe_pump_perfusion_variant(catalog):
     chamber = session.rig.world.chamber
     assert chamber.inflow == "hbss_probenecid" and chamber.flow_mL_per_min == pytest.approx(2.0)
     assert chamber.bath_mM.get("probenecid_mM", 0) > 0.9 * 2.5
+
+
+def test_faults_configured_in_the_rig_file_are_injected(catalog, docs):
+    session = start(
+        "sim",
+        catalog=catalog,
+        time_scale=100,
+        faults=[
+            {"instrument": "camera", "kind": "dropped", "after_frames": 3},
+            {"instrument": "filter_wheel", "kind": "no_reply", "at_s": 1e9},
+        ],
+    )
+    from ionrig.plans import ratiometric_timecourse
+    from ionrig.simulators import FrameDropped
+
+    session.RE.subscribe(docs)
+    with pytest.raises(FailedStatus) as failure:
+        session.RE(ratiometric_timecourse(session.rig, 5))  # preview + 2 frames, then lost
+    assert isinstance(failure.value.__cause__, FrameDropped)
+    assert docs.of("stop")[0]["exit_status"] == "fail"
+    assert session.rig.instruments["filter_wheel"].faults  # armed for later
+
+
+def test_fault_kinds_are_checked_per_instrument():
+    from ionrig.config import ConfigError
+    from ionrig.rig import read_rig_config
+
+    with pytest.raises(ConfigError, match="kind for camera must be one of error, timeout"):
+        read_rig_config("sim", faults=[{"instrument": "camera", "kind": "garbage"}])
+    with pytest.raises(ConfigError, match="faults can only be injected into a simulated rig"):
+        read_rig_config("example-real", faults=[{"instrument": "daq", "kind": "disconnect"}])
