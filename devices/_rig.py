@@ -16,6 +16,7 @@ from ._analog import PressureController, TemperatureController
 from ._camera import Camera
 from ._filter_wheel import FilterWheel
 from ._perfusion import Perfusion
+from ._sequencer import ExcitationSequencer
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = ["ROLES", "ClockReadable", "Rig"]
@@ -60,6 +61,7 @@ class Rig(Device):
         amplifier: PatchAmplifier | SoftAmplifier,
         pressure: PressureController | None = None,
         temperature: TemperatureController | None = None,
+        sequencer: ExcitationSequencer | None = None,
         clock: Clock,
         world: Any = None,
         config: Any = None,
@@ -73,6 +75,8 @@ class Rig(Device):
             self.pressure = pressure
         if temperature is not None:
             self.temperature = temperature
+        if sequencer is not None:  # hardware-timed excitation (DG-4 ring buffer)
+            self.sequencer = sequencer
         self.t_s = ClockReadable(clock)
         self.clock = clock
         self.world = world

@@ -18,7 +18,9 @@ import yaml
 
 from ionrig.config import ConfigError, build, merge
 from ionrig.devices import (
+    BlockingPort,
     Camera,
+    ExcitationSequencer,
     FilterSlot,
     FilterWheel,
     GravityFlow,
@@ -39,6 +41,7 @@ from ionrig.devices.drivers import (
     NidaqmxDaq,
     PressureRegulator,
     SutterLambda10_3,
+    SutterLambdaDG4,
     TemperatureMonitor,
     TtlValveController,
 )
@@ -51,6 +54,7 @@ from ionrig.simulators import (
     SimulatedDaq,
     SimulatedFilterWheel,
     SimulatedLambda10_3,
+    SimulatedLambdaDG4,
     SimulatedNE500,
     SolutionsFile,
     WallClock,
@@ -78,11 +82,12 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class FilterWheelConfig:
-    """The excitation switcher. ``driver: lambda10-3`` talks Sutter's serial protocol on
-    ``port`` (``/dev/ttyUSB0``, ``COM3``, a VISA name, or ``ionrig-sim://NAME`` for the simulated
+    """The excitation switcher. ``driver: lambda10-3`` (filter wheel + shutter) or ``dg4``
+    (galvo switcher with a ring buffer for hardware-timed alternation, paced by the camera's
+    exposing output) talk Sutter's serial protocol on ``port`` (``/dev/ttyUSB0``, ``COM3``, a VISA name, or ``ionrig-sim://NAME`` for the simulated
     controller); ``driver: simulated`` drives the simulated world directly, without bytes."""
 
-    driver: Literal["lambda10-3", "simulated"] = "lambda10-3"
+    driver: Literal["lambda10-3", "dg4", "simulated"] = "lambda10-3"
     port: str = "ionrig-sim://lambda10-3"
     wheel: Literal["A", "B", "C"] = "A"
     shutter: Literal["A", "B"] = "A"
@@ -348,6 +353,8 @@ SIMULATED_PORT = "ionrig-sim://"
 
 
 def _filter_wheel_driver(config: FilterWheelConfig):
+    if config.driver == "dg4":
+        return SutterLambdaDG4(config.port, baud_rate=config.baud_rate, timeout_s=config.timeout_s)
     return SutterLambda10_3(
         config.port,
         config.wheel,
@@ -369,11 +376,17 @@ def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq
             world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=wheel.switch_ms
         )
     else:
-        lam = SimulatedLambda10_3(clock)
-        bind_excitation(world, lam, wavelengths, wheel=wheel.wheel, shutter=wheel.shutter)
-        register_simulated_instrument(_simulated_name(wheel.port, "filter_wheel.port"), lam)
-        instruments["filter_wheel"] = lam
+        switcher = (
+            SimulatedLambdaDG4(clock) if wheel.driver == "dg4" else SimulatedLambda10_3(clock)
+        )
+        bind_excitation(world, switcher, wavelengths, wheel=wheel.wheel, shutter=wheel.shutter)
+        register_simulated_instrument(_simulated_name(wheel.port, "filter_wheel.port"), switcher)
+        instruments["filter_wheel"] = switcher
     instruments["camera"] = SimulatedCamera(world)
+    if wheel.driver == "dg4":  # the camera's exposing output pulses the DG-4's trigger input
+        instruments["camera"].observers.append(
+            lambda what, value, dg4=instruments["filter_wheel"]: dg4.trigger()
+        )
     a = config.amplifier
     wire_axopatch(
         world,
@@ -549,8 +562,14 @@ def load_rig(
         name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
         for name, f in wheel.filters.items()
     }
+    wheel_port = BlockingPort("filter_wheel")
     rig = Rig(
-        filter_wheel=FilterWheel(wheel_driver, filters),
+        filter_wheel=FilterWheel(wheel_driver, filters, port=wheel_port),
+        sequencer=(
+            ExcitationSequencer(wheel_driver, filters, port=wheel_port)
+            if hasattr(wheel_driver, "load_ring_buffer")
+            else None
+        ),
         camera=Camera(
             camera_driver,
             path_provider,

@@ -117,6 +117,9 @@ class SimulatedCamera:
     def __init__(self, world: World) -> None:
         self._world = world
         self._frames_taken = 0
+        #: Callables ``(what, value)`` told ``("exposing", frame index)`` as each exposure
+        #: starts: the camera's "exposing"/"fire" TTL output (it pulses a DG-4 ring buffer).
+        self.observers: list = []
         self._fault: CameraFault | None = None
 
     @property
@@ -160,6 +163,8 @@ class SimulatedCamera:
                 self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
                 raise FrameDropped("frame lost in transfer (simulated fault)")
             raise CameraError(fault.message)
+        for observer in self.observers:
+            observer("exposing", self._frames_taken)
         frame = self._world.render_frame(exposure_ms)
         self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
         self._frames_taken += 1

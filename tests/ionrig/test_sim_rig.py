@@ -104,3 +104,46 @@ def test_fault_kinds_are_checked_per_instrument():
         read_rig_config("sim", faults=[{"instrument": "camera", "kind": "garbage"}])
     with pytest.raises(ConfigError, match="faults can only be injected into a simulated rig"):
         read_rig_config("example-real", faults=[{"instrument": "daq", "kind": "disconnect"}])
+
+
+def test_dg4_ring_buffer_paced_by_the_camera_alternates_340_and_380(catalog):
+    import bluesky.preprocessors as bpp
+    import numpy as np
+    from ophyd_async.core import TriggerInfo
+
+    from ionrig.devices import ExcitationSequence
+
+    session = start(
+        "sim",
+        catalog=catalog,
+        time_scale=100,
+        filter_wheel={"driver": "dg4", "port": "ionrig-sim://dg4"},
+    )
+    rig = session.rig
+    lit_before = []
+    rig.instruments["camera"].observers.append(
+        lambda what, index: lit_before.append(rig.world.excitation_nm)
+    )
+
+    @bpp.stage_decorator([rig.camera, rig.sequencer])
+    @bpp.run_decorator()
+    def fly():
+        yield from bps.prepare(
+            rig.camera, TriggerInfo(number_of_events=6, livetime=0.02), wait=True
+        )
+        yield from bps.prepare(rig.sequencer, ExcitationSequence(("340", "380"), 6), wait=True)
+        yield from bps.declare_stream(rig.camera, name="primary")
+        yield from bps.kickoff(rig.sequencer, wait=True)
+        yield from bps.kickoff(rig.camera, wait=True)
+        yield from bps.collect_while_completing(
+            flyers=[rig.camera], dets=[rig.camera], flush_period=0.05
+        )
+        yield from bps.complete(rig.sequencer, wait=True)
+
+    result = session.RE(fly())
+    assert result.exit_status == "success"
+    frames = np.asarray(session.catalog[-1]["primary"]["camera"].read(), dtype=float)
+    means = frames.reshape(6, -1).mean(axis=1)
+    # the DG-4 stepped on each exposure: 340, 380, 340, ... (the wiring observer runs first)
+    assert lit_before == [340, 380] * 3
+    assert np.all(means[1::2] > means[0::2])  # Mag-fura-2 at rest: brighter at 380 than 340
