@@ -82,10 +82,14 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class FilterWheelConfig:
-    """The excitation switcher. ``driver: lambda10-3`` (filter wheel + shutter) or ``dg4``
-    (galvo switcher with a ring buffer for hardware-timed alternation, paced by the camera's
-    exposing output) talk Sutter's serial protocol on ``port`` (``/dev/ttyUSB0``, ``COM3``, a VISA name, or ``ionrig-sim://NAME`` for the simulated
-    controller); ``driver: simulated`` drives the simulated world directly, without bytes."""
+    """The excitation switcher.
+
+    ``driver: lambda10-3`` (filter wheel + shutter) or ``dg4`` (galvo switcher with a ring
+    buffer for hardware-timed alternation, paced by the camera's exposing output) talk Sutter's
+    serial protocol on ``port`` (``/dev/ttyUSB0``, ``COM3``, a VISA name, or
+    ``ionrig-sim://NAME`` for the simulated controller); ``driver: simulated`` drives the
+    simulated world directly, without bytes.
+    """
 
     driver: Literal["lambda10-3", "dg4", "simulated"] = "lambda10-3"
     port: str = "ionrig-sim://lambda10-3"
