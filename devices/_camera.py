@@ -31,7 +31,14 @@ from ._recording import (
     RecordingDetector,
 )
 
-__all__ = ["FRAMES_DATASET", "ROI_SUMS_DATASET", "T_S_DATASET", "Camera", "CameraDriver"]
+__all__ = [
+    "FRAMES_DATASET",
+    "ROI_SUMS_DATASET",
+    "T_S_DATASET",
+    "Camera",
+    "CameraDriver",
+    "ExternallyTriggeredCameraDriver",
+]
 
 FRAMES_DATASET = "/entry/data/data"
 T_S_DATASET = "/entry/t_s"
@@ -49,6 +56,12 @@ class CameraDriver(Protocol):
     def snap(self, exposure_ms: float) -> NDArray[np.uint16]: ...
 
 
+class ExternallyTriggeredCameraDriver(CameraDriver, Protocol):
+    """A camera that can also wait for a TTL edge on its trigger input, then expose."""
+
+    def snap_on_trigger(self, exposure_ms: float, *, timeout_s: float) -> NDArray[np.uint16]: ...
+
+
 class _ExposureTriggerLogic(DetectorTriggerLogic):
     """Software-timed frames; ``livetime`` sets the exposure, the readout is the dead time."""
 
@@ -62,12 +75,25 @@ class _ExposureTriggerLogic(DetectorTriggerLogic):
         return self._camera._driver.readout_ms / 1000.0
 
     async def prepare_internal(self, num: int, livetime: float, deadtime: float) -> None:
+        await self._prepare(num, livetime, external=False)
+
+    async def prepare_edge(self, num: int, livetime: float) -> None:
+        """Frames on TTL edges at the camera's trigger input (a DAQ line, a sequencer)."""
+        if not hasattr(self._camera._driver, "snap_on_trigger"):
+            raise ValueError(
+                f"{self._camera.name}: this camera driver has no external-trigger input; "
+                "use internal triggering"
+            )
+        await self._prepare(num, livetime, external=True)
+
+    async def _prepare(self, num: int, livetime: float, *, external: bool) -> None:
         if livetime < 0:
             raise ValueError(f"livetime must be >= 0 s, got {livetime!r}")
         if livetime > 0:
             await self._camera.exposure_ms.set(livetime * 1000.0)
         self._camera._recording.count = max(1, num)
         self._camera._exposure_now_ms = await self._camera.exposure_ms.get_value()
+        self._camera._external_trigger = external
 
     async def default_trigger_info(self) -> TriggerInfo:
         return TriggerInfo()
@@ -77,7 +103,9 @@ class Camera(RecordingDetector):
     """A scientific camera: frames to HDF5, ROI sums for live ratios, a preview outside runs.
 
     ``exposure_ms`` (configuration) sets the exposure; ``prepare(TriggerInfo(livetime=s))``
-    also sets it. ``set_rois`` fixes the ROI masks for the next prepare; ``preview_frame``
+    also sets it. ``TriggerInfo(trigger=DetectorTrigger.EXTERNAL_EDGE)`` takes each frame on a
+    TTL edge at the camera's trigger input (drivers with ``snap_on_trigger``), waiting at most
+    ``trigger_timeout_s`` real seconds per edge. ``set_rois`` fixes the ROI masks for the next prepare; ``preview_frame``
     takes one frame without a run (focusing, ROI detection) and writes nothing.
     """
 
@@ -89,6 +117,7 @@ class Camera(RecordingDetector):
         now_s: Callable[[], float],
         port: BlockingPort | None = None,
         exposure_ms: float = 20.0,
+        trigger_timeout_s: float = 10.0,
         name: str = "",
     ) -> None:
         self._driver = driver
@@ -96,6 +125,8 @@ class Camera(RecordingDetector):
         self._now_s = now_s
         self._file: RecordFile | None = None
         self._exposure_now_ms = exposure_ms
+        self._external_trigger = False
+        self.trigger_timeout_s = trigger_timeout_s
         self._roi_names: list[str] = []
         self._roi_masks = np.zeros((0, driver.height_px, driver.width_px), bool)
         self.exposure_ms = soft_signal_rw(float, exposure_ms, units="ms")
@@ -147,8 +178,16 @@ class Camera(RecordingDetector):
         """Blocking, in the port's thread: snap, sum the ROIs, append to the file."""
         if self._file is None:
             raise RuntimeError(f"{self.name}: no file open; prepare() the camera first")
-        t_s = self._now_s()
-        frame = self._driver.snap(self._exposure_now_ms)
+        if self._external_trigger:
+            frame = self._driver.snap_on_trigger(
+                self._exposure_now_ms, timeout_s=self.trigger_timeout_s
+            )
+            # the exposure started on the edge: back from the frame's arrival
+            readout_ms = self._driver.readout_ms
+            t_s = self._now_s() - (self._exposure_now_ms + readout_ms) / 1000.0
+        else:
+            t_s = self._now_s()
+            frame = self._driver.snap(self._exposure_now_ms)
         sums = self._roi_sums(frame)
         self._file.append([frame, t_s, sums] if self._roi_names else [frame, t_s])
         return sums

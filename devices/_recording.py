@@ -9,8 +9,8 @@ The pieces every ionrig detector shares, after ophyd-async's sim blob detector:
   instrument's worker thread; a failure is kept and raised at once by the trigger;
 - :class:`RecordingDataLogic`: opens the file at prepare and describes it as StreamResources,
   with units on every data key;
-- :class:`RecordingDetector`: a ``StandardDetector`` whose ``trigger`` fails as soon as the
-  acquisition does, not when the 10-s index timeout expires.
+- :class:`RecordingDetector`: a ``StandardDetector`` whose ``trigger`` and ``complete`` fail as
+  soon as the acquisition does, not when the index timeout expires.
 """
 
 from __future__ import annotations
@@ -226,12 +226,10 @@ class RecordingDetector(StandardDetector):
 
     _recording: RecordingAcquireLogic
 
-    @WatchableAsyncStatus.wrap
-    async def trigger(self) -> AsyncIterator[WatcherUpdate[int]]:
-        """Acquire one record (as ``StandardDetector.trigger``), failing at once on an error."""
-        updates = StandardDetector.trigger.__wrapped__(self)
-        self._recording.failed.clear()  # a failure of an earlier trigger is not this one's
-        self._recording.error = None
+    async def _fail_fast(
+        self, updates: AsyncIterator[WatcherUpdate[int]]
+    ) -> AsyncIterator[WatcherUpdate[int]]:
+        """Pass ``updates`` through, but raise the acquisition's error as soon as it fails."""
         failed = asyncio.ensure_future(self._recording.failed.wait())
         try:
             while True:
@@ -250,3 +248,19 @@ class RecordingDetector(StandardDetector):
         finally:
             failed.cancel()
             await updates.aclose()
+
+    @WatchableAsyncStatus.wrap
+    async def trigger(self) -> AsyncIterator[WatcherUpdate[int]]:
+        """Acquire one record (as ``StandardDetector.trigger``), failing at once on an error."""
+        self._recording.failed.clear()  # a failure of an earlier trigger is not this one's
+        self._recording.error = None
+        async for update in self._fail_fast(StandardDetector.trigger.__wrapped__(self)):
+            yield update
+
+    @WatchableAsyncStatus.wrap
+    async def complete(self) -> AsyncIterator[WatcherUpdate[int]]:
+        """Wait for a fly scan's records (as ``StandardDetector.complete``), failing at once."""
+        if self._recording.failed.is_set():
+            raise self._recording.error or RuntimeError(f"{self.name}: acquisition failed")
+        async for update in self._fail_fast(StandardDetector.complete.__wrapped__(self)):
+            yield update

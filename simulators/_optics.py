@@ -117,6 +117,7 @@ class SimulatedCamera:
     def __init__(self, world: World) -> None:
         self._world = world
         self._frames_taken = 0
+        self._trigger_in = threading.Semaphore(0)
         #: Callables ``(what, value)`` told ``("exposing", frame index)`` as each exposure
         #: starts: the camera's "exposing"/"fire" TTL output (it pulses a DG-4 ring buffer).
         self.observers: list = []
@@ -146,6 +147,16 @@ class SimulatedCamera:
     def inject(self, fault: CameraFault | None) -> None:
         """Install (or clear, with ``None``) a fault."""
         self._fault = fault
+
+    def fire(self) -> None:
+        """A rising edge on the camera's external trigger input (TTL in)."""
+        self._trigger_in.release()
+
+    def snap_on_trigger(self, exposure_ms: float, *, timeout_s: float) -> NDArray[np.uint16]:
+        """External-trigger mode: wait (real seconds) for a trigger edge, then expose."""
+        if not self._trigger_in.acquire(timeout=timeout_s):
+            raise CameraTimeout(f"no external trigger within {timeout_s:g} s")
+        return self.snap(exposure_ms)
 
     def snap(self, exposure_ms: float) -> NDArray[np.uint16]:
         """Expose for ``exposure_ms``, read out, and return the frame (ADU)."""

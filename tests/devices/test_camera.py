@@ -107,3 +107,52 @@ def test_a_transient_fault_clears_after_its_count(RE, camera, camera_driver):
     assert isinstance(failure.value.__cause__, FrameDropped)
     result = RE(bp.count([camera], num=2))
     assert result.exit_status == "success"
+
+
+def _fly(camera, n, pulses):
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+    from ophyd_async.core import DetectorTrigger, TriggerInfo
+
+    @bpp.stage_decorator([camera])
+    @bpp.run_decorator()
+    def plan():
+        yield from bps.prepare(
+            camera,
+            TriggerInfo(number_of_events=n, trigger=DetectorTrigger.EXTERNAL_EDGE, livetime=0.01),
+            wait=True,
+        )
+        yield from bps.declare_stream(camera, name="primary")
+        yield from bps.kickoff(camera, wait=True)
+        pulses()
+        yield from bps.collect_while_completing(flyers=[camera], dets=[camera], flush_period=0.05)
+
+    return plan()
+
+
+def test_external_trigger_takes_one_frame_per_edge(RE, docs, camera, camera_driver, world):
+    world.excitation_nm, world.shutter_open = 380, True
+    camera.trigger_timeout_s = 2.0
+
+    def three_edges():
+        for _ in range(3):
+            camera_driver.fire()
+
+    RE(_fly(camera, 3, three_edges), docs)
+    assert camera_driver.frames_taken == 3
+    frames_resource = docs.of("stream_resource")[0]["uid"]
+    datums = [d for d in docs.of("stream_datum") if d["stream_resource"] == frames_resource]
+    assert sum(d["indices"]["stop"] - d["indices"]["start"] for d in datums) == 3
+
+
+def test_external_trigger_without_edges_times_out(RE, camera, camera_driver):
+    import time
+
+    from ionrig.simulators import CameraTimeout
+
+    camera.trigger_timeout_s = 0.2
+    wall = time.monotonic()
+    with pytest.raises(FailedStatus) as failure:
+        RE(_fly(camera, 2, lambda: None))
+    assert isinstance(failure.value.__cause__, CameraTimeout)
+    assert time.monotonic() - wall < 5  # the camera's 0.2 s, not the 10 s index timeout
