@@ -105,8 +105,9 @@ class Camera(RecordingDetector):
     ``exposure_ms`` (configuration) sets the exposure; ``prepare(TriggerInfo(livetime=s))``
     also sets it. ``TriggerInfo(trigger=DetectorTrigger.EXTERNAL_EDGE)`` takes each frame on a
     TTL edge at the camera's trigger input (drivers with ``snap_on_trigger``), waiting at most
-    ``trigger_timeout_s`` real seconds per edge. ``set_rois`` fixes the ROI masks for the next prepare; ``preview_frame``
-    takes one frame without a run (focusing, ROI detection) and writes nothing.
+    ``trigger_timeout_s`` real seconds per edge. ``set_rois`` fixes the ROI masks for the next
+    prepare; ``preview_frame`` takes one frame without a run (focusing, ROI detection) and
+    writes nothing.
     """
 
     def __init__(
