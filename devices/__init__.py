@@ -5,6 +5,7 @@ from ._analog import PressureController, PressureDriver, TemperatureController, 
 from ._camera import Camera, CameraDriver
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._perfusion import (
+    AnalogPumpFlow,
     FlowSource,
     GravityFlow,
     Perfusion,
@@ -21,6 +22,7 @@ from ._soft_roles import SoftAmplifier, SoftPerfusion
 __all__ = [
     "ROLES",
     "AmplifierDriver",
+    "AnalogPumpFlow",
     "BlockingPort",
     "Camera",
     "CameraDriver",

@@ -30,6 +30,7 @@ from ionrig.simulators import Clock
 from ._port import BlockingPort
 
 __all__ = [
+    "AnalogPumpFlow",
     "FlowSource",
     "GravityFlow",
     "Perfusion",
@@ -109,6 +110,32 @@ class SyringePumpFlow:
 
     def delivered_mL(self) -> float:
         return self._pump.dispensed.infused_uL / 1000.0
+
+
+class AnalogPumpFlow:
+    """A peristaltic pump on a 0–10 V speed input (remote control through a DAQ output).
+
+    ``mL_per_min_per_V`` is the rig's calibration (tubing and head); delivered volume is
+    integrated on the rig clock from the commanded rate, as the pump has no volume read-back.
+    """
+
+    def __init__(self, daq, ao_channel: str, *, mL_per_min_per_V: float, clock: Clock) -> None:
+        if not mL_per_min_per_V > 0:
+            raise ValueError(f"mL_per_min_per_V must be > 0, got {mL_per_min_per_V!r}")
+        self._daq, self._channel, self._scale = daq, ao_channel, mL_per_min_per_V
+        self._gravity = GravityFlow(clock, 1.0)
+
+    def start(self, rate_mL_per_min: float, volume_mL: float) -> None:
+        self._daq.write_ao(self._channel, rate_mL_per_min / self._scale)
+        self._gravity.rate_mL_per_min = rate_mL_per_min
+        self._gravity.start(rate_mL_per_min, volume_mL)
+
+    def stop(self) -> None:
+        self._daq.write_ao(self._channel, 0.0)
+        self._gravity.stop()
+
+    def delivered_mL(self) -> float:
+        return self._gravity.delivered_mL()
 
 
 @dataclass(frozen=True)

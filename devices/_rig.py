@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -23,6 +24,10 @@ __all__ = ["ROLES", "ClockReadable", "Rig"]
 
 #: Roles every rig has, in the order they connect.
 ROLES = ("filter_wheel", "camera", "perfusion", "amplifier", "pressure", "temperature")
+
+
+async def _awaited(step) -> None:
+    await step
 
 
 class ClockReadable:
@@ -82,6 +87,24 @@ class Rig(Device):
         self.world = world
         self.config = config
         super().__init__(name=name)
+
+    async def make_safe(self) -> None:
+        """Put every instrument in its safe state: shutter closed, holding potential and pipette
+        pressure to their safe values, perfusion flow stopped. Each role is tried even if an
+        earlier one fails; the first error is raised at the end."""
+        steps = [self.filter_wheel.shutter.close()]
+        for role, method in (
+            ("amplifier", "make_safe"),
+            ("pressure", "make_safe"),
+            ("perfusion", "stop_flow"),
+        ):
+            action = getattr(getattr(self, role, None), method, None)
+            if action is not None:
+                steps.append(action())
+        results = await asyncio.gather(*(_awaited(step) for step in steps), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     @property
     def simulated(self) -> bool:

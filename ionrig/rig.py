@@ -18,6 +18,7 @@ import yaml
 
 from ionrig.config import ConfigError, build, merge
 from ionrig.devices import (
+    AnalogPumpFlow,
     BlockingPort,
     Camera,
     ExcitationSequencer,
@@ -63,7 +64,14 @@ from ionrig.simulators import (
     bind_excitation,
     register_simulated_instrument,
 )
-from ionrig.wiring import wire_axopatch, wire_pressure, wire_pump, wire_temperature, wire_valves
+from ionrig.wiring import (
+    wire_analog_pump,
+    wire_axopatch,
+    wire_pressure,
+    wire_pump,
+    wire_temperature,
+    wire_valves,
+)
 
 __all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
 
@@ -151,12 +159,13 @@ class PerfusionConfig:
     ``solutions`` are names from the solutions file (``rigs/solutions.yaml``). ``valve_lines``
     maps each to a DO line (default: ``<device>/port0/line<i>`` in the order listed).
     ``flow: gravity`` flows at ``flow_mL_per_min`` whenever a valve is open; ``flow: ne500``
-    pushes with a New Era syringe pump on ``pump_port``.
+    pushes with a New Era syringe pump on ``pump_port``; ``flow: peristaltic`` runs a pump whose
+    speed input is the DAQ output ``pump_ao`` (``pump_mL_per_min_per_V``).
     """
 
     solutions: list[str] = field(default_factory=lambda: ["hbss"])
     initial: str | None = None
-    flow: Literal["gravity", "ne500"] = "gravity"
+    flow: Literal["gravity", "ne500", "peristaltic"] = "gravity"
     flow_mL_per_min: float = 2.0
     bath_volume_mL: float = 0.5
     exchange_bath_volumes: float = 5.0
@@ -164,6 +173,8 @@ class PerfusionConfig:
     valve_lines: dict[str, str] = field(default_factory=dict)
     pump_port: str = "ionrig-sim://ne500"
     syringe_diameter_mm: float = 26.59
+    pump_ao: str = "Dev1/ao2"  # peristaltic pump's 0-10 V speed input
+    pump_mL_per_min_per_V: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.solutions:
@@ -406,6 +417,9 @@ def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq
     lines = _valve_lines(config)
     if pe.flow == "gravity":
         wire_valves(world, daq_sim, lines, gravity_mL_per_min=pe.flow_mL_per_min)
+    elif pe.flow == "peristaltic":
+        wire_valves(world, daq_sim, lines)
+        wire_analog_pump(world, daq_sim, pe.pump_ao, mL_per_min_per_V=pe.pump_mL_per_min_per_V)
     else:
         wire_valves(world, daq_sim, lines)
         pump = SimulatedNE500(clock, diameter_mm=pe.syringe_diameter_mm, power_on_alarm=False)
@@ -480,6 +494,8 @@ def _perfusion(config: RigConfig, daq: Daq, clock) -> Perfusion:
         )
     if p.flow == "gravity":
         flow = GravityFlow(clock, p.flow_mL_per_min)
+    elif p.flow == "peristaltic":
+        flow = AnalogPumpFlow(daq, p.pump_ao, mL_per_min_per_V=p.pump_mL_per_min_per_V, clock=clock)
     else:
         pump = NewEraPump(p.pump_port)
         pump.diameter_mm = p.syringe_diameter_mm

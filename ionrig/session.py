@@ -64,8 +64,15 @@ class Session:
     clock: Clock
 
     def close(self) -> None:
-        if self.catalog is not None:
-            self.catalog.close()
+        """Leave the rig safe (shutter closed, holding and pressure safe, flow stopped) and
+        release the catalog."""
+        from bluesky.run_engine import call_in_bluesky_event_loop
+
+        try:
+            call_in_bluesky_event_loop(self.rig.make_safe())
+        finally:
+            if self.catalog is not None:
+                self.catalog.close()
 
 
 def start(

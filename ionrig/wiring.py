@@ -23,6 +23,7 @@ from ionrig.devices.drivers._axopatch import (
 from ionrig.simulators import SimulatedDaq, SimulatedNE500, World
 
 __all__ = [
+    "wire_analog_pump",
     "wire_axopatch",
     "wire_pressure",
     "wire_pump",
@@ -142,6 +143,16 @@ def wire_valves(
 
     for line in lines.values():
         daq.on_do(line, written(line))
+
+
+def wire_analog_pump(
+    world: World, daq: SimulatedDaq, ao_channel: str, *, mL_per_min_per_V: float
+) -> None:
+    """A peristaltic pump whose speed input is a DAQ output: the bath inflow follows it."""
+    daq.on_ao(
+        ao_channel,
+        lambda t_s, volts: world.chamber.set_flow_mL_per_min(max(0.0, volts * mL_per_min_per_V)),
+    )
 
 
 def wire_pump(world: World, pump: SimulatedNE500) -> None:

@@ -147,3 +147,32 @@ def test_dg4_ring_buffer_paced_by_the_camera_alternates_340_and_380(catalog):
     # the DG-4 stepped on each exposure: 340, 380, 340, ... (the wiring observer runs first)
     assert lit_before == [340, 380] * 3
     assert np.all(means[1::2] > means[0::2])  # Mag-fura-2 at rest: brighter at 380 than 340
+
+
+def test_closing_the_session_leaves_the_rig_safe(catalog):
+    session = start("sim", catalog=catalog, time_scale=100, amplifier={"safe_holding_mV": -60.0})
+    rig, world = session.rig, session.rig.world
+    session.RE(
+        bps.mv(rig.filter_wheel.shutter, "open", rig.amplifier.holding_mV, 20.0, rig.pressure, 5.0)
+    )
+    session.RE(bps.mv(rig.perfusion, "hbss_probenecid"))
+    assert world.shutter_open and world.chamber.flow_mL_per_min > 0
+    session.close()
+    assert not world.shutter_open
+    assert world.patch.holding_mV == pytest.approx(-60.0)
+    assert world.chamber.flow_mL_per_min == 0.0 and world.chamber.inflow is None
+    assert rig.instruments["daq"].ao_V("Dev1/ao1") == pytest.approx(0.0)  # pressure released
+
+
+def test_peristaltic_perfusion_variant(catalog):
+    session = start(
+        "sim",
+        catalog=catalog,
+        time_scale=100,
+        perfusion={"flow": "peristaltic", "pump_mL_per_min_per_V": 0.5},
+    )
+    session.RE(bps.mv(session.rig.perfusion, "mg_k_aspartate"))
+    daq = session.rig.instruments["daq"]
+    assert daq.ao_V("Dev1/ao2") == pytest.approx(2.0 / 0.5)  # 2 mL/min at 0.5 mL/min/V
+    assert session.rig.world.chamber.flow_mL_per_min == pytest.approx(2.0)
+    assert session.rig.world.chamber.bath_mM["mg_mM"] > 9.9
