@@ -87,7 +87,8 @@ def _demo(args) -> int:
 
 
 def _simulate(args) -> int:
-    import time
+    import signal
+    import threading
 
     from ionrig.simulators import ScaledClock, serve_tcp
     from ionrig.simulators._serial_url import DEFAULT_KINDS
@@ -100,12 +101,13 @@ def _simulate(args) -> int:
         )
         return 2
     instrument = DEFAULT_KINDS[args.instrument](ScaledClock(args.time_scale))
+    stop = threading.Event()
+    # Explicit handlers: a process started in the background may inherit SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with serve_tcp(instrument, args.tcp, host=args.host) as server:
         print(f"simulated {args.instrument} on {server.url} (Ctrl-C stops)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     return 0
 

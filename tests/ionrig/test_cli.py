@@ -96,8 +96,12 @@ def test_serve_owns_the_catalog_and_others_connect_over_http(data_dir):
         assert run["primary"]["camera"].read().shape[0] == 4  # frames through the server
         catalog.close()
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # uvicorn installs its own handlers
+        try:
+            server.wait(timeout=30)
+        finally:
+            server.kill()
+            server.wait()
     assert not serve_file.exists()
     local = open_catalog(data_dir)
     assert not local.remote
@@ -132,9 +136,13 @@ def test_simulate_serves_an_instrument_that_the_real_driver_drives():
         wheel.open_shutter()
         wheel.close()
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        server.stdout.close()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        finally:
+            server.kill()
+            server.wait()
+            server.stdout.close()
     assert server.returncode == 0
 
 
