@@ -27,6 +27,7 @@ from ._daq import (
 from ._errors import (
     CommandIgnoredError,
     CommandNotApplicableError,
+    FeatureNotFitted,
     InstrumentAlarm,
     InstrumentCommandError,
     InstrumentDisconnected,
@@ -70,6 +71,7 @@ __all__ = [
     "DaqRangeError",
     "DaqReadingError",
     "DaqTimeout",
+    "FeatureNotFitted",
     "FilterWheel",
     "InstrumentAlarm",
     "InstrumentCommandError",

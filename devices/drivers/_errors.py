@@ -126,5 +126,11 @@ class InstrumentSafetyError(InstrumentError):
     mentions_reply = False
 
 
+class FeatureNotFitted(InstrumentError):
+    """The instrument has no such part (a filter wheel without a shutter); nothing was sent."""
+
+    mentions_reply = False
+
+
 class InstrumentDisconnected(InstrumentError, ConnectionError):
     """The port is absent, closed, or went away in the middle of a transaction."""

@@ -3,7 +3,7 @@
 Positions keep each instrument's own numbering (Sutter Lambda 10-3: 0-9; Lambda DG-4: 0-12,
 0 = closed; Thorlabs FW102C: 1-6 or 1-12, instrument-protocols.md §1.1-§1.3); ``positions`` says
 which. Wheels without a shutter say so with ``has_shutter = False`` and raise
-``NotImplementedError`` from the shutter methods.
+``FeatureNotFitted`` from the shutter methods.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ class FilterWheel(Protocol, metaclass=_StaticProtocolMeta):
         ...
 
     def open_shutter(self) -> None:
-        """Open the shutter (``NotImplementedError`` when ``has_shutter`` is false)."""
+        """Open the shutter (``FeatureNotFitted`` when ``has_shutter`` is false)."""
         ...
 
     def close_shutter(self) -> None:
-        """Close the shutter (``NotImplementedError`` when ``has_shutter`` is false)."""
+        """Close the shutter (``FeatureNotFitted`` when ``has_shutter`` is false)."""
         ...

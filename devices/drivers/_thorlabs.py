@@ -15,7 +15,12 @@ import re
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
 
-from ._errors import InstrumentReplyError, InvalidArgumentError, UnknownCommandError
+from ._errors import (
+    FeatureNotFitted,
+    InstrumentReplyError,
+    InvalidArgumentError,
+    UnknownCommandError,
+)
 from ._transport import Port, SerialInstrument
 
 __all__ = ["ThorlabsFW102C"]
@@ -217,8 +222,8 @@ class ThorlabsFW102C(SerialInstrument):
 
     def open_shutter(self) -> None:
         """The FW102C has no shutter (``has_shutter = False``)."""
-        raise NotImplementedError(f"{self.model} has no shutter")
+        raise FeatureNotFitted("has no shutter", instrument=self.model, command="open_shutter")
 
     def close_shutter(self) -> None:
         """The FW102C has no shutter (``has_shutter = False``)."""
-        raise NotImplementedError(f"{self.model} has no shutter")
+        raise FeatureNotFitted("has no shutter", instrument=self.model, command="close_shutter")

@@ -8,6 +8,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from ionrig.devices.drivers import (
+    FeatureNotFitted,
     FilterWheel,
     InstrumentCommandError,
     InstrumentReplyError,
@@ -168,7 +169,7 @@ def test_fw102c_is_a_filter_wheel_without_shutter():
         assert isinstance(wheel, FilterWheel)
         assert wheel.has_shutter is False
         assert wheel.n_positions == 6
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(FeatureNotFitted):
             wheel.open_shutter()
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(FeatureNotFitted):
             wheel.close_shutter()
