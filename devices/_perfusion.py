@@ -23,6 +23,7 @@ from ophyd_async.core import (
     WatchableAsyncStatus,
     WatcherUpdate,
     soft_signal_r_and_setter,
+    soft_signal_rw,
 )
 
 from ionrig.simulators import Clock
@@ -207,7 +208,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
                 float, flow_mL_per_min, units="mL/min"
             )
             self.bath_volume_mL, _ = soft_signal_r_and_setter(float, bath_volume_mL, units="mL")
-            self.exchange_target, _ = soft_signal_r_and_setter(
+            self.exchange_target = soft_signal_rw(
                 float, exchange_bath_volumes, units="bath volumes"
             )
             self.solution_names, _ = soft_signal_r_and_setter(str, json.dumps(self._names))

@@ -1,0 +1,65 @@
+"""Solution changes: ``wash`` (and the exchange step other plans reuse)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.utils import MsgGenerator
+
+from ionrig.devices import Rig
+
+from ._validation import PlanParameterError, check_number
+
+__all__ = ["exchange_solution", "wash"]
+
+
+def _check_solution(rig: Rig, name: str, parameter: str) -> str:
+    solutions = rig.perfusion.solutions
+    if name not in solutions:
+        raise PlanParameterError(f"{parameter} must be one of {', '.join(solutions)}; got {name!r}")
+    return name
+
+
+def exchange_solution(rig: Rig, solution: str, *, bath_volumes: float) -> MsgGenerator[None]:
+    """Perfuse ``solution`` until ``bath_volumes`` bath volumes have flowed in, recording a
+    ``perfusion`` event (``t_s``, solution, exchanged volumes) before and after.
+
+    A plan stub: call it inside an open run. Yields the messages of the exchange.
+    """
+    yield from bps.mv(rig.perfusion.exchange_target, bath_volumes)
+    yield from bps.trigger_and_read([rig.t_s, rig.perfusion], name="perfusion")
+    yield from bps.mv(rig.perfusion, solution)
+    yield from bps.trigger_and_read([rig.t_s, rig.perfusion], name="perfusion")
+
+
+def wash(
+    rig: Rig,
+    *,
+    solution: str = "hbss_probenecid",
+    bath_volumes: float = 5.0,
+    md: Mapping[str, Any] | None = None,
+) -> MsgGenerator[str]:
+    """Wash the bath with ``solution``: ``bath_volumes`` bath volumes flow in, then the flow
+    continues with it (physiology-parameters.md §4: wash after AM loading; 1–2.5 mM
+    probenecid against dye leakage). Returns the run's start uid.
+    """
+    _check_solution(rig, solution, "solution")
+    bath_volumes = check_number(
+        "bath_volumes", bath_volumes, minimum=1.0, maximum=50.0, unit="bath volumes"
+    )
+    start_md = {
+        "plan_name": "wash",
+        "plan_args": {"solution": solution, "bath_volumes": bath_volumes},
+        "solution": solution,
+        "solution_composition_mM": rig.perfusion.composition(solution),
+        **(md or {}),
+    }
+
+    @bpp.run_decorator(md=start_md)
+    def run() -> MsgGenerator[None]:
+        yield from exchange_solution(rig, solution, bath_volumes=bath_volumes)
+
+    return run()
