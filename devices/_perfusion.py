@@ -292,6 +292,18 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
             remaining_min = (needed_mL - delivered) / rate
             await self._clock.async_sleep_s(min(self._poll_s, max(remaining_min * 60.0, 0.0)))
 
+    def refilled(self, solution: str, volume_mL: float | None = None) -> None:
+        """Tell the perfusion a reservoir was refilled (to ``volume_mL``, default: its capacity).
+
+        The operator's step; the remaining volumes are an estimate from what was delivered.
+        """
+        self._check(solution)
+        capacity = self._solutions[solution].reservoir_mL
+        volume = capacity if volume_mL is None else float(volume_mL)
+        if not 0 <= volume <= capacity:
+            raise ValueError(f"volume_mL must be in 0..{capacity:g} mL, got {volume_mL!r}")
+        self._remaining_mL[solution] = volume
+
     def stop(self, success: bool = True) -> None:
         """Interrupt an exchange in progress; the current solution keeps flowing.
 

@@ -155,3 +155,17 @@ def test_stop_interrupts_an_exchange_but_not_the_flow(RE, clock):
         RE(plan())
     assert "stopped after" in str(failure.value.__cause__)
     assert valves.calls[-1] == ("open_only", "v2")
+
+
+def test_a_refilled_reservoir_can_exchange_again(RE, clock):
+    valves = RecordingValves()
+    perfusion = _perfusion(clock, valves, GravityFlow(clock, 2.0))
+    for _ in range(3):
+        RE(bps.mv(perfusion, "mg_k_aspartate"))
+        RE(bps.mv(perfusion, "hbss"))
+    with pytest.raises(FailedStatus):
+        RE(bps.mv(perfusion, "mg_k_aspartate"))
+    perfusion.refilled("mg_k_aspartate")
+    RE(bps.mv(perfusion, "mg_k_aspartate"))
+    with pytest.raises(ValueError, match=r"volume_mL must be in 0\.\.10 mL"):
+        perfusion.refilled("mg_k_aspartate", 20.0)
