@@ -6,7 +6,9 @@ from typing import Protocol
 
 from bluesky.protocols import Movable
 from ophyd_async.core import (
+    DEFAULT_TIMEOUT,
     AsyncStatus,
+    DeviceMock,
     StandardReadable,
     StandardReadableFormat,
     soft_signal_r_and_setter,
@@ -51,6 +53,17 @@ class PressureController(StandardReadable, Movable[float]):
 
     async def _read(self) -> float:
         return float(await self._port.call(lambda: self._driver.pressure_kPa))
+
+    async def connect(
+        self,
+        mock: bool | DeviceMock = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        force_reconnect: bool = False,
+    ) -> None:
+        """Connect, then release the pipette pressure (the safe state, and a known set-point)."""
+        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
+        if not mock:
+            await self._port.call(self._driver.safe)
 
     @AsyncStatus.wrap
     async def set(self, value: float) -> None:

@@ -292,6 +292,11 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
             remaining_min = (needed_mL - delivered) / rate
             await self._clock.async_sleep_s(min(self._poll_s, max(remaining_min * 60.0, 0.0)))
 
+    def capacity_mL(self, solution: str) -> float:
+        """The volume of ``solution``'s reservoir when full (mL)."""
+        self._check(solution)
+        return self._solutions[solution].reservoir_mL
+
     def refilled(self, solution: str, volume_mL: float | None = None) -> None:
         """Tell the perfusion a reservoir was refilled (to ``volume_mL``, default: its capacity).
 

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from bluesky.protocols import Reading
+from bluesky.protocols import Reading, Stageable
 from event_model import DataKey
-from ophyd_async.core import Device
+from ophyd_async.core import AsyncStatus, Device
 
 from ionrig.simulators import Clock
 
@@ -49,7 +49,7 @@ class ClockReadable:
         return {self.name: Reading(value=self.clock.now_s(), timestamp=time.time())}
 
 
-class Rig(Device):
+class Rig(Device, Stageable):
     """The instruments of one rig, by role, plus its clock.
 
     Children are named by role alone (``camera``, ``filter_wheel-wavelength_nm``, ``t_s``), so
@@ -87,6 +87,20 @@ class Rig(Device):
         self.world = world
         self.config = config
         super().__init__(name=name)
+
+    @AsyncStatus.wrap
+    async def stage(self) -> None:
+        """Stage every instrument that stages (detectors arm, readables start caching).
+
+        bluesky's ``stage_wrapper`` stages a device's *root ancestor*, which for every role is
+        the rig: without this, ``bp.count([rig.camera])`` would never stage the camera.
+        """
+        await asyncio.gather(*(c.stage() for _, c in self.children() if isinstance(c, Stageable)))
+
+    @AsyncStatus.wrap
+    async def unstage(self) -> None:
+        """Unstage every instrument that stages (detectors close their files)."""
+        await asyncio.gather(*(c.unstage() for _, c in self.children() if isinstance(c, Stageable)))
 
     async def make_safe(self) -> None:
         """Put every instrument in its safe state: shutter closed, holding potential and pipette

@@ -65,6 +65,7 @@ from ionrig.simulators import (
     register_simulated_instrument,
 )
 from ionrig.wiring import (
+    SimulatedOperator,
     wire_analog_pump,
     wire_axopatch,
     wire_pressure,
@@ -290,6 +291,8 @@ class RigConfig:
     description: str = ""
     time_scale: float = 1.0
     seed: int = 0
+    #: operator steps fail the current cell instead of prompting (overnight queues)
+    unattended: bool = False
     world: WorldConfig = field(default_factory=WorldConfig)
     filter_wheel: FilterWheelConfig = field(default_factory=FilterWheelConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -629,5 +632,7 @@ def load_rig(
     rig.instruments = instruments
     for fault in config.faults:
         _inject(instruments, fault)
+    if world is not None:
+        rig.operator = SimulatedOperator(world, rig.perfusion)
     call_in_bluesky_event_loop(rig.connect())
     return rig

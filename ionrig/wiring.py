@@ -23,6 +23,7 @@ from ionrig.devices.drivers._axopatch import (
 from ionrig.simulators import SimulatedDaq, SimulatedNE500, World
 
 __all__ = [
+    "SimulatedOperator",
     "wire_analog_pump",
     "wire_axopatch",
     "wire_pressure",
@@ -163,3 +164,37 @@ def wire_pump(world: World, pump: SimulatedNE500) -> None:
             world.chamber.set_flow_mL_per_min(float(value) / 1000.0)
 
     pump.observers.append(observe)
+
+
+class SimulatedOperator:
+    """The operator of the simulated rig: does by hand, in the world, what a plan asks.
+
+    Steps (see ``ionrig.plans`` operator steps): ``approach_cell`` (``cell_index``) puts the
+    pipette on that cell; ``set_bath_temperature`` (``temperature_C``) sets the bath heater;
+    ``refill_reservoir`` (``solution``, optional ``volume_mL``) refills a reservoir in the world
+    and tells the perfusion device; ``acknowledge`` confirms a plain prompt.
+    """
+
+    def __init__(self, world: World, perfusion=None) -> None:
+        self._world = world
+        self._perfusion = perfusion
+        #: (clock time, step, params) of every step done, for tests and the morning summary.
+        self.log: list[tuple[float, str, dict]] = []
+
+    def __call__(self, step: str, /, *, message: str, **params):
+        self.log.append((self._world.clock.now_s(), step, dict(params)))
+        if step == "approach_cell":
+            self._world.patch.approach(int(params["cell_index"]))
+        elif step == "set_bath_temperature":
+            self._world.chamber.set_heater_C(float(params["temperature_C"]))
+        elif step == "refill_reservoir":
+            solution = params["solution"]
+            volume = params.get("volume_mL")
+            if volume is None:
+                volume = self._perfusion.capacity_mL(solution) if self._perfusion else 50.0
+            self._world.chamber.refill(solution, float(volume))
+            if self._perfusion is not None:
+                self._perfusion.refilled(solution, float(volume))
+        elif step != "acknowledge":
+            raise ValueError(f"the simulated operator cannot do step {step!r}")
+        return "done"

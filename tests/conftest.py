@@ -43,6 +43,19 @@ def session(catalog):
         session.RE.halt()
 
 
+@pytest.fixture(scope="module")
+def shared_session(tmp_path_factory):
+    """One simulated session for a whole test module, for tests that only check refusals
+    (nothing runs, so nothing carries over between tests)."""
+    from ionrig.catalog import open_catalog
+    from ionrig.session import start
+
+    catalog = open_catalog(tmp_path_factory.mktemp("shared-ionrig-data"))
+    session = start("sim", catalog=catalog, time_scale=100)
+    yield session
+    catalog.close()
+
+
 @pytest.fixture
 def RE():
     """A bare RunEngine that validates every document."""

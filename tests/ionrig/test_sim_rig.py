@@ -176,3 +176,17 @@ def test_peristaltic_perfusion_variant(catalog):
     assert daq.ao_V("Dev1/ao2") == pytest.approx(2.0 / 0.5)  # 2 mL/min at 0.5 mL/min/V
     assert session.rig.world.chamber.flow_mL_per_min == pytest.approx(2.0)
     assert session.rig.world.chamber.bath_mM["mg_mM"] > 9.9
+
+
+def test_detectors_of_the_rig_run_again_and_again(session):
+    """bluesky stages a device's root ancestor (the rig): the rig must stage its detectors."""
+    for detector in (session.rig.camera, session.rig.amplifier, session.rig.camera):
+        for _ in range(2):
+            result = session.RE(bp.count([detector], num=2))
+            assert result.exit_status == "success"
+            run = session.catalog[result.run_start_uids[0]]
+            assert run["primary"][detector.name].read().shape[0] == 2
+
+
+def test_pressure_reads_zero_after_connect(session):
+    assert session.RE(bps.rd(session.rig.pressure.pressure_kPa)).plan_result == 0.0

@@ -118,15 +118,15 @@ def test_given_rois_are_used_and_recorded(session):
         ),
     ],
 )
-def test_bad_parameters_are_refused_before_anything_moves(session, docs, kwargs, message):
-    session.RE.subscribe(docs)
-    bytes_before = len(session.rig.instruments["filter_wheel"].received)
-    frames_before = session.rig.instruments["camera"].frames_taken
+def test_bad_parameters_are_refused_before_anything_moves(shared_session, docs, kwargs, message):
+    shared_session.RE.subscribe(docs)
+    bytes_before = len(shared_session.rig.instruments["filter_wheel"].received)
+    frames_before = shared_session.rig.instruments["camera"].frames_taken
     with pytest.raises(PlanParameterError, match=message):
-        ratiometric_timecourse(session.rig, **kwargs)
+        ratiometric_timecourse(shared_session.rig, **kwargs)
     assert docs.documents == []
-    assert len(session.rig.instruments["filter_wheel"].received) == bytes_before
-    assert session.rig.instruments["camera"].frames_taken == frames_before
+    assert len(shared_session.rig.instruments["filter_wheel"].received) == bytes_before
+    assert shared_session.rig.instruments["camera"].frames_taken == frames_before
 
 
 def test_camera_failure_closes_the_run_keeps_frames_and_closes_the_shutter(session, docs):

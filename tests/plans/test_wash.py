@@ -27,9 +27,9 @@ def test_wash_exchanges_the_bath_and_records_the_solution(session, docs):
         ({"bath_volumes": 0.2}, r"bath_volumes must be in \[1, 50\] bath volumes"),
     ],
 )
-def test_bad_parameters_are_refused_before_anything_flows(session, docs, kwargs, message):
-    session.RE.subscribe(docs)
+def test_bad_parameters_are_refused_before_anything_flows(shared_session, docs, kwargs, message):
+    shared_session.RE.subscribe(docs)
     with pytest.raises(PlanParameterError, match=message):
-        wash(session.rig, **kwargs)
+        wash(shared_session.rig, **kwargs)
     assert docs.documents == []
-    assert session.rig.world.chamber.inflow in (None, "hbss")
+    assert shared_session.rig.world.chamber.inflow in (None, "hbss")

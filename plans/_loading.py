@@ -1,0 +1,143 @@
+"""Mag-fura-2 AM loading: perfuse the loading solution, stop the flow, hold, watch 380 nm."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+from bluesky.utils import MsgGenerator
+from ophyd_async.core import TriggerInfo
+
+from ionrig.devices import Rig
+
+from ._operator import operator_step
+from ._perfusion import _check_solution, exchange_solution
+from ._validation import PlanParameterError, check_number
+
+__all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
+
+#: Operator step: set the bath heater. Params: ``temperature_C: float``.
+SET_BATH_TEMPERATURE = "set_bath_temperature"
+FIELD_ROI = "field"
+
+
+def dye_loading(
+    rig: Rig,
+    *,
+    solution: str = "loading",
+    duration_min: float = 45.0,
+    temperature_C: float = 37.0,
+    monitor_every_s: float = 60.0,
+    exposure_ms: float = 20.0,
+    plateau_fraction: float = 0.02,
+    temperature_tolerance_C: float = 1.0,
+    md: Mapping[str, Any] | None = None,
+) -> MsgGenerator[str]:
+    """Load cells with Mag-fura-2 AM (physiology-parameters.md §4: 2–5 µM AM with Pluronic,
+    30–60 min; loading is faster at 37 °C than at room temperature).
+
+    The bath is brought to ``temperature_C`` (an operator step sets the heater when the bath
+    is off by more than ``temperature_tolerance_C``), ``solution`` is perfused for 5 bath
+    volumes, the flow is stopped and the bath held. Every ``monitor_every_s`` (rig clock) one
+    380-nm frame is taken (stream ``loading``: frame, ``t_s``, field mean in
+    ``camera-roi_sums_adu``); loading ends after ``duration_min`` or once the field brightness
+    grew by less than ``plateau_fraction`` over the last interval. Returns the start uid.
+    """
+    _check_solution(rig, solution, "solution")
+    duration_min = check_number(
+        "duration_min", duration_min, minimum=1.0, maximum=240.0, unit="min"
+    )
+    temperature_C = check_number(
+        "temperature_C", temperature_C, minimum=15.0, maximum=40.0, unit="°C"
+    )
+    monitor_every_s = check_number(
+        "monitor_every_s", monitor_every_s, minimum=5.0, maximum=3600.0, unit="s"
+    )
+    exposure_ms = check_number(
+        "exposure_ms", exposure_ms, minimum=0.0, maximum=10_000.0, unit="ms", min_inclusive=False
+    )
+    plateau_fraction = check_number(
+        "plateau_fraction", plateau_fraction, minimum=0.0, maximum=0.5, unit="(fraction)"
+    )
+    if getattr(rig, "temperature", None) is None:
+        raise PlanParameterError("dye_loading needs a rig with a temperature role")
+    try:
+        wavelength_380 = rig.filter_wheel.resolve(380)
+    except ValueError as error:
+        raise PlanParameterError(f"the filter wheel cannot select 380 nm: {error}") from None
+    camera, shutter = rig.camera, rig.filter_wheel.shutter
+    start_md = {
+        "plan_name": "dye_loading",
+        "plan_args": {
+            "solution": solution,
+            "duration_min": duration_min,
+            "temperature_C": temperature_C,
+            "monitor_every_s": monitor_every_s,
+            "exposure_ms": exposure_ms,
+            "plateau_fraction": plateau_fraction,
+        },
+        "dye": "Mag-fura-2 AM",
+        "solution": solution,
+        "solution_composition_mM": rig.perfusion.composition(solution),
+        "excitation_nm": [380],
+        **(md or {}),
+    }
+
+    def reach_temperature() -> MsgGenerator[float]:
+        measured = yield from bps.rd(rig.temperature.temperature_C)
+        if abs(measured - temperature_C) > temperature_tolerance_C:
+            yield from operator_step(
+                rig,
+                f"set the bath heater to {temperature_C:g} °C (bath reads {measured:.1f} °C)",
+                action=SET_BATH_TEMPERATURE,
+                temperature_C=temperature_C,
+            )
+            for _ in range(60):  # up to 30 min of clock time, 30 s per check
+                yield from bps.sleep(30.0)
+                measured = yield from bps.rd(rig.temperature.temperature_C)
+                if abs(measured - temperature_C) <= temperature_tolerance_C:
+                    break
+            else:
+                raise RuntimeError(
+                    f"the bath did not reach {temperature_C:g} °C (reads {measured:.1f} °C)"
+                )
+        return measured
+
+    def run_body() -> MsgGenerator[None]:
+        yield from reach_temperature()
+        yield from bps.trigger_and_read([rig.t_s, rig.temperature], name="temperature")
+        yield from exchange_solution(rig, solution, bath_volumes=5.0)
+        yield from bps.wait_for([rig.perfusion.stop_flow])  # hold: static bath while loading
+        yield from bps.mv(rig.filter_wheel, wavelength_380)
+        yield from bps.prepare(camera, TriggerInfo(livetime=exposure_ms / 1000.0), wait=True)
+        t0 = yield from bps.rd(rig.t_s)
+        previous = None
+        while True:
+            yield from bps.mv(shutter, "open")
+            yield from bps.trigger_and_read([camera, rig.t_s, rig.temperature], name="loading")
+            yield from bps.mv(shutter, "closed")
+            brightness = float(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)))[0])
+            now = yield from bps.rd(rig.t_s)
+            if now - t0 >= duration_min * 60.0:
+                break
+            if previous is not None and brightness - previous < plateau_fraction * previous:
+                break
+            previous = brightness
+            yield from bps.sleep(min(monitor_every_s, t0 + duration_min * 60.0 - now))
+
+    def close_shutter() -> MsgGenerator[None]:
+        yield from bps.mv(shutter, "closed")
+
+    def plan() -> MsgGenerator[str]:
+        camera.set_rois({FIELD_ROI: np.ones((camera.height_px, camera.width_px), bool)})
+        return (
+            yield from bpp.finalize_wrapper(
+                bpp.stage_wrapper(bpp.run_wrapper(run_body(), md=start_md), [camera]),
+                close_shutter(),
+            )
+        )
+
+    return plan()
