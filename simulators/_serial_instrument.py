@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class Reply:
     delay_s: float = 0.0
 
 
-class SimulatedSerialInstrument:
+class SimulatedSerialInstrument(ABC):
     """Byte interface, reply scheduling on the clock and fault handling.
 
     Subclasses set ``kind`` (the default URL name), ``terminator`` (appended to garbage),
@@ -191,14 +192,17 @@ class SimulatedSerialInstrument:
         self._schedule(now, replies)
 
     # -- subclass hooks -------------------------------------------------------------------------
+    @abstractmethod
     def _split(self, data: bytes) -> list[bytes]:
-        raise NotImplementedError
+        """Cut the incoming byte stream into complete messages (keep partial ones)."""
 
+    @abstractmethod
     def _handle(self, message: bytes, now_s: float) -> list[Reply]:
-        raise NotImplementedError
+        """Execute one message at clock time ``now_s``; return the replies it causes."""
 
+    @abstractmethod
     def _error_reply(self, message: bytes) -> list[Reply]:
-        raise NotImplementedError
+        """The instrument's error reply to ``message`` (for ``ERROR_REPLY`` faults)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} kind={self.kind!r} clock={self.clock!r}>"
