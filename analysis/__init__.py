@@ -1,6 +1,6 @@
 """Analysis: numpy/scipy only, arrays in, numbers and small frozen dataclasses out."""
 
-from ._calibration import RatioCalibration, calibrate
+from ._calibration import CellCalibration, RatioCalibration, calibrate, calibrate_two_solutions
 from ._hill import BiphasicHillFit, HillFit, fit_hill, fit_hill_biphasic
 from ._iv import IVCurve, iv_curve, iv_from_ramp, iv_from_steps, ramp_samples
 from ._leak import leak_subtract
@@ -35,6 +35,7 @@ __all__ = [
     "MembraneTest",
     "PolygonRoi",
     "RampCapacitance",
+    "CellCalibration",
     "RatioCalibration",
     "RatiometricEstimate",
     "RectangleRoi",
@@ -43,6 +44,7 @@ __all__ = [
     "RunUp",
     "Trpm7Ramps",
     "calibrate",
+    "calibrate_two_solutions",
     "detect_background",
     "detect_cells",
     "fit_hill",

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._ratiometry import ion_concentration
 from ._validation import finite_array, positive_number, require_calibration
 
-__all__ = ["RatioCalibration", "calibrate"]
+__all__ = ["CellCalibration", "RatioCalibration", "calibrate", "calibrate_two_solutions"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,118 @@ def calibrate(
         beta_se=beta_se,
         kd_se_mM=positive_number("kd_se_mM", kd_se_mM, allow_zero=True),
     )
+
+
+@dataclass(frozen=True)
+class CellCalibration:
+    """One cell's in-situ constants (see :func:`calibrate_two_solutions`)."""
+
+    r_min: float
+    r_max: float
+    beta: float
+
+
+def _value_at(t_s: NDArray[np.float64], values: NDArray[np.float64], at_s: float) -> float:
+    """Linear trend of ``values`` over ``t_s`` evaluated at ``at_s`` (dye loss and bleaching
+    over a plateau are slow and close to linear); the mean with fewer than 3 points."""
+    if t_s.size < 3 or np.ptp(t_s) == 0:
+        return float(values.mean())
+    slope, intercept = np.polyfit(t_s, values, 1)
+    return float(slope * at_s + intercept)
+
+
+def calibrate_two_solutions(
+    low_t_s: ArrayLike,
+    low_f340: ArrayLike,
+    low_f380: ArrayLike,
+    high_t_s: ArrayLike,
+    high_f340: ArrayLike,
+    high_f380: ArrayLike,
+    *,
+    high_mg_free_mM: float,
+    kd_mM: float,
+    kd_se_mM: float = 0.0,
+) -> tuple[RatioCalibration, list[CellCalibration]]:
+    """Rmin, Rmax and beta from an ion-free and a high-ion in-situ calibration, per cell.
+
+    Arrays are ``(n_pairs, n_cells)`` background-subtracted, exposure-normalised F340 and F380
+    of the plateau of each solution (with ionophore), and the pairs' times (s). Per cell:
+    ``Rmin = median(F340/F380)`` in the ion-free solution. The high solution is rarely
+    saturating (100 mM Mg²⁺ binds 98 % of Mag-fura-2 at Kd 1.9 mM), so its signals are
+    unmixed with the bound fraction ``fb = C/(C + Kd)``: ``S_b = (F_high − (1 − fb) S_f)/fb``
+    for each wavelength, with the free dye's ``S_f`` from the ion-free plateau; both plateaus'
+    F are taken at the time midway between them (linear trend within each plateau) so dye loss
+    between them cancels. ``Rmax = S_b340/S_b380``, ``beta = S_f380/S_b380`` (Grynkiewicz et al.
+    1985; physiology-parameters.md §1.1, §3.2). The result is the mean over cells with its
+    standard error (0 with one cell), and the per-cell values.
+    """
+    low_t = finite_array("low_t_s", low_t_s, ndim=1, min_size=1)
+    high_t = finite_array("high_t_s", high_t_s, ndim=1, min_size=1)
+    arrays = {}
+    for name, values, t in (
+        ("low_f340", low_f340, low_t),
+        ("low_f380", low_f380, low_t),
+        ("high_f340", high_f340, high_t),
+        ("high_f380", high_f380, high_t),
+    ):
+        array = finite_array(name, values, min_size=1)
+        array = array.reshape(len(array), -1) if array.ndim == 1 else array
+        if array.ndim != 2 or array.shape[0] != t.size:
+            raise ValueError(
+                f"{name} must be (n_pairs, n_cells) with n_pairs = {t.size} (its times), got "
+                f"shape {np.shape(values)}"
+            )
+        arrays[name] = array
+    n_cells = arrays["low_f340"].shape[1]
+    if any(a.shape[1] != n_cells for a in arrays.values()):
+        raise ValueError("low_* and high_* arrays must have the same number of cells (columns)")
+    mg = positive_number("high_mg_free_mM", high_mg_free_mM)
+    kd = positive_number("kd_mM", kd_mM)
+    bound = mg / (mg + kd)
+    at_s = 0.5 * (float(low_t.max()) + float(high_t.min()))
+    cells = []
+    for c in range(n_cells):
+        ratios = arrays["low_f340"][:, c] / arrays["low_f380"][:, c]
+        free340 = _value_at(low_t, arrays["low_f340"][:, c], at_s)
+        free380 = _value_at(low_t, arrays["low_f380"][:, c], at_s)
+        high340 = _value_at(high_t, arrays["high_f340"][:, c], at_s)
+        high380 = _value_at(high_t, arrays["high_f380"][:, c], at_s)
+        bound340 = (high340 - (1 - bound) * free340) / bound
+        bound380 = (high380 - (1 - bound) * free380) / bound
+        if not (free380 > 0 and bound380 > 0 and bound340 > 0):
+            raise ValueError(
+                f"cell {c}: the calibration signals are not positive (F380 free {free380:.3g}, "
+                f"bound {bound380:.3g}); check the background ROI and that the dye is loaded"
+            )
+        cells.append(
+            CellCalibration(
+                r_min=float(np.median(ratios)),
+                r_max=bound340 / bound380,
+                beta=free380 / bound380,
+            )
+        )
+
+    def mean_se(values: list[float]) -> tuple[float, float]:
+        array = np.asarray(values)
+        se = float(array.std(ddof=1) / np.sqrt(array.size)) if array.size > 1 else 0.0
+        return float(array.mean()), se
+
+    r_min, r_min_se = mean_se([c.r_min for c in cells])
+    r_max, r_max_se = mean_se([c.r_max for c in cells])
+    beta, beta_se = mean_se([c.beta for c in cells])
+    if not r_max > r_min:
+        raise ValueError(
+            f"the high-ion solution gives Rmax {r_max:.3g} <= Rmin {r_min:.3g}: the ionophore "
+            "did not equilibrate the cells, or the solutions are swapped"
+        )
+    calibration = RatioCalibration(
+        r_min=r_min,
+        r_max=r_max,
+        beta=beta,
+        kd_mM=kd,
+        r_min_se=r_min_se,
+        r_max_se=r_max_se,
+        beta_se=beta_se,
+        kd_se_mM=positive_number("kd_se_mM", kd_se_mM, allow_zero=True),
+    )
+    return calibration, cells

@@ -136,6 +136,10 @@ class Camera(RecordingDetector):
         self.last_roi_sums_adu, self._set_roi_sums = soft_signal_r_and_setter(
             np.ndarray, np.zeros(0), units="ADU"
         )
+        #: Rig-clock start of the latest frame's exposure; set just before ``last_roi_sums_adu``.
+        self.last_frame_t_s, self._set_frame_t_s = soft_signal_r_and_setter(
+            float, float("nan"), units="s"
+        )
         self.preview_frame, _ = soft_signal_r_and_setter(
             np.ndarray, np.zeros((0, 0), np.uint16), units="ADU", getter=self._snap_preview
         )
@@ -175,7 +179,7 @@ class Camera(RecordingDetector):
         if file is not None:
             self._set_frames_written(0)
 
-    def _acquire_one(self) -> NDArray[np.float64]:
+    def _acquire_one(self) -> tuple[NDArray[np.float64], float]:
         """Blocking, in the port's thread: snap, sum the ROIs, append to the file."""
         if self._file is None:
             raise RuntimeError(f"{self.name}: no file open; prepare() the camera first")
@@ -191,9 +195,11 @@ class Camera(RecordingDetector):
             frame = self._driver.snap(self._exposure_now_ms)
         sums = self._roi_sums(frame)
         self._file.append([frame, t_s, sums] if self._roi_names else [frame, t_s])
-        return sums
+        return sums, t_s
 
-    def _on_frame(self, sums: NDArray[np.float64]) -> None:
+    def _on_frame(self, record: tuple[NDArray[np.float64], float]) -> None:
+        sums, t_s = record
+        self._set_frame_t_s(t_s)
         self._set_roi_sums(sums)
         if self._file is not None:
             self._set_frames_written(self._file.records_written)

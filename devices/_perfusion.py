@@ -188,6 +188,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         self._names = list(self._solutions)
         self._port = port or BlockingPort(name or "perfusion")
         self._poll_s = poll_s
+        self._nominal_flow_mL_per_min = flow_mL_per_min
         self._remaining_mL = {k: v.reservoir_mL for k, v in self._solutions.items()}
         self._flowing: str | None = None
         self._delivered_at_switch_mL = 0.0
@@ -291,6 +292,16 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
                 return
             remaining_min = (needed_mL - delivered) / rate
             await self._clock.async_sleep_s(min(self._poll_s, max(remaining_min * 60.0, 0.0)))
+
+    @property
+    def flow_rate_mL_per_min(self) -> float:
+        """The configured flow while a solution runs (mL/min)."""
+        return self._nominal_flow_mL_per_min
+
+    def remaining_mL(self, solution: str) -> float:
+        """Estimated volume left in ``solution``'s reservoir at the last booking (mL)."""
+        self._check(solution)
+        return self._remaining_mL[solution]
 
     def capacity_mL(self, solution: str) -> float:
         """The volume of ``solution``'s reservoir when full (mL)."""

@@ -86,6 +86,9 @@ class Rig(Device, Stageable):
         self.clock = clock
         self.world = world
         self.config = config
+        #: Ratio → [Mg²⁺] constants of the latest in-situ calibration run on this rig (a dict
+        #: with ``source_uid``), set by ``ionrig.plans.calibrate_in_situ``; ``None`` until then.
+        self.in_situ_calibration: dict | None = None
         super().__init__(name=name)
 
     @AsyncStatus.wrap

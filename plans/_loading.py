@@ -14,7 +14,7 @@ from ophyd_async.core import TriggerInfo
 from ionrig.devices import Rig
 
 from ._operator import operator_step
-from ._perfusion import _check_solution, exchange_solution
+from ._perfusion import check_solution, exchange_solution
 from ._validation import PlanParameterError, check_number
 
 __all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
@@ -46,7 +46,7 @@ def dye_loading(
     ``camera-roi_sums_adu``); loading ends after ``duration_min`` or once the field brightness
     grew by less than ``plateau_fraction`` over the last interval. Returns the start uid.
     """
-    _check_solution(rig, solution, "solution")
+    check_solution(rig, solution, "solution")
     duration_min = check_number(
         "duration_min", duration_min, minimum=1.0, maximum=240.0, unit="min"
     )

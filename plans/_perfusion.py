@@ -13,10 +13,10 @@ from ionrig.devices import Rig
 
 from ._validation import PlanParameterError, check_number
 
-__all__ = ["exchange_solution", "wash"]
+__all__ = ["check_solution", "exchange_solution", "wash"]
 
 
-def _check_solution(rig: Rig, name: str, parameter: str) -> str:
+def check_solution(rig: Rig, name: str, parameter: str) -> str:
     solutions = rig.perfusion.solutions
     if name not in solutions:
         raise PlanParameterError(f"{parameter} must be one of {', '.join(solutions)}; got {name!r}")
@@ -46,7 +46,7 @@ def wash(
     continues with it (physiology-parameters.md §4: wash after AM loading; 1–2.5 mM
     probenecid against dye leakage). Returns the run's start uid.
     """
-    _check_solution(rig, solution, "solution")
+    check_solution(rig, solution, "solution")
     bath_volumes = check_number(
         "bath_volumes", bath_volumes, minimum=1.0, maximum=50.0, unit="bath volumes"
     )

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["PlanParameterError", "check_int", "check_name", "check_number"]
+__all__ = ["PlanParameterError", "check_int", "check_md", "check_name", "check_number"]
 
 
 class PlanParameterError(ValueError):
@@ -52,3 +52,14 @@ def check_name(name: str, value: Any) -> str:
             f"(at most 32 characters), got {value!r}"
         )
     return value
+
+
+def check_md(md: Any) -> dict[str, Any]:
+    """Extra start-document metadata: a mapping (copied) or ``None``."""
+    from collections.abc import Mapping
+
+    if md is None:
+        return {}
+    if not isinstance(md, Mapping):
+        raise PlanParameterError(f"md must be a mapping, got {md!r}")
+    return dict(md)

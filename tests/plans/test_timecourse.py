@@ -116,6 +116,8 @@ def test_given_rois_are_used_and_recorded(session):
             {"n_pairs": 2, "background_roi": {"shape": "circle", "x_px": 3}},
             r"background_roi: missing 'y_px'",
         ),
+        ({"n_pairs": 2, "mode": "scan"}, r"mode must be one of step, fly; got 'scan'"),
+        ({"n_pairs": 2, "mode": "fly"}, r"mode='fly' needs a rig with a hardware excitation"),
     ],
 )
 def test_bad_parameters_are_refused_before_anything_moves(shared_session, docs, kwargs, message):
@@ -156,3 +158,58 @@ def test_same_seed_same_frames_different_seed_different_noise(tmp_path):
     first, again, other = frames(5, "a"), frames(5, "b"), frames(6, "c")
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+@pytest.fixture
+def dg4_session(catalog):
+    """The simulated rig with a Sutter DG-4 (ring buffer) instead of the Lambda 10-3."""
+    return start(
+        "sim",
+        catalog=catalog,
+        time_scale=100,
+        filter_wheel={"driver": "dg4", "port": "ionrig-sim://dg4"},
+    )
+
+
+def test_fly_mode_pairs_invert_to_the_true_mg_and_match_the_step_contract(dg4_session, docs):
+    session = dg4_session
+    result, run = _run(session, docs, n_pairs=4, exposure_ms=10, mode="fly")
+    assert result.exit_status == "success"
+    assert docs.of("stop")[0]["num_events"] == {"primary": 8, "ratio": 4}
+    start_doc = run.metadata["start"]
+    assert start_doc["plan_args"]["mode"] == "fly"
+    assert start_doc["excitation_sequence_nm"] == [340, 380]
+    data = read_timecourse(run)
+    assert data.roi_sums_adu[340].shape[0] == data.roi_sums_adu[380].shape[0] == 4
+    # frames are back to back: 340 then 380 per pair, each after the previous one
+    t340, t380 = data.frame_t_s[340], data.frame_t_s[380]
+    assert np.all(t380 > t340) and np.all(np.diff(t340) > 0)
+    np.testing.assert_allclose(data.pair_t_s, (t340 + t380) / 2)
+    calibration = start_doc["calibration"]
+    world = session.rig.world
+    for name in data.roi_names:
+        spec = start_doc["rois"][name]
+        cell = min(
+            world.cells, key=lambda c: (c.x_px - spec["x_px"]) ** 2 + (c.y_px - spec["y_px"]) ** 2
+        )
+        mg = ion_concentration(
+            np.median(data.online_ratio[name]),
+            r_min=calibration["r_min"],
+            r_max=calibration["r_max"],
+            kd=calibration["kd_mM"],
+            beta=calibration["beta"],
+        )
+        assert mg == pytest.approx(cell.mg_free_mM, rel=0.05), name
+    assert not world.shutter_open
+    assert session.rig.instruments["filter_wheel"].mode != "running"  # ring buffer ended
+
+
+def test_fly_mode_is_faster_than_step_mode_on_the_rig_clock(dg4_session):
+    """Same wheel, same exposure: step mode pays a serial move per frame, fly mode none."""
+    session = dg4_session
+    durations = {}
+    for mode in ("step", "fly"):
+        _, run = _run(session, n_pairs=6, exposure_ms=10, mode=mode)
+        t = read_timecourse(run).frame_t_s
+        durations[mode] = t[380][-1] - t[340][0]
+    assert durations["fly"] < 0.8 * durations["step"], durations

@@ -1,0 +1,284 @@
+"""340/380 imaging pieces shared by the imaging plans: ROIs, one pair, the ratio stream.
+
+A plan checks its imaging parameters when called (:func:`check_imaging`), fixes its ROIs on a
+380-nm preview before the run opens (:func:`open_imaging`), and inside the open run takes pairs
+with :func:`take_pair` (step mode: the wheel moves between the two frames). Every pair gives
+two ``primary`` events (one per frame) and one ``ratio`` event; docs/data-model.md has the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import numpy as np
+from bluesky.utils import MsgGenerator
+from numpy.typing import NDArray
+from ophyd_async.plan_stubs import ensure_connected
+
+from ionrig import analysis
+from ionrig.devices import ComputedReadout, Rig
+
+from ._validation import PlanParameterError, check_name, check_number
+
+__all__ = [
+    "BACKGROUND_ROI",
+    "EXCITATION_NM",
+    "Imaging",
+    "ImagingRequest",
+    "check_imaging",
+    "current_calibration",
+    "emit_pair",
+    "open_imaging",
+    "pair_values",
+    "set_calibration",
+    "take_pair",
+]
+
+#: Name of the background ROI in start documents and in the camera's ROI sums.
+BACKGROUND_ROI = "background"
+EXCITATION_NM = (340, 380)
+
+
+def _parse_rois(
+    rois: Mapping[str, Any] | Sequence[Any] | None, shape: tuple[int, int]
+) -> dict[str, analysis.Roi] | None:
+    if rois is None:
+        return None
+    if isinstance(rois, Mapping):
+        named = dict(rois)
+    elif isinstance(rois, Sequence) and not isinstance(rois, str):
+        named = {f"cell{i + 1}": roi for i, roi in enumerate(rois)}
+    else:
+        raise PlanParameterError(
+            f"rois must be a mapping name → ROI or a list of ROIs, got {rois!r}"
+        )
+    if not named:
+        raise PlanParameterError("rois must hold at least one ROI (or be None to detect cells)")
+    parsed = {}
+    for name, spec in named.items():
+        check_name("rois: ROI name", name)
+        if name == BACKGROUND_ROI:
+            raise PlanParameterError(
+                f"rois: {BACKGROUND_ROI!r} is reserved; give it as background_roi"
+            )
+        try:
+            parsed[name] = analysis.roi_from_spec(spec, name=f"rois[{name!r}]")
+        except ValueError as error:
+            raise PlanParameterError(str(error)) from None
+        if not analysis.roi_mask(parsed[name], shape).any():
+            raise PlanParameterError(f"rois[{name!r}] covers no pixel of the {shape} image")
+    return parsed
+
+
+def _parse_background(spec: Any, shape: tuple[int, int]) -> analysis.Roi | None:
+    if spec is None:
+        return None
+    try:
+        roi = analysis.roi_from_spec(spec, name="background_roi")
+    except ValueError as error:
+        raise PlanParameterError(str(error)) from None
+    if not analysis.roi_mask(roi, shape).any():
+        raise PlanParameterError(f"background_roi covers no pixel of the {shape} image")
+    return roi
+
+
+@dataclass(frozen=True)
+class ImagingRequest:
+    """Checked imaging parameters (before the run opens)."""
+
+    exposure_ms: float
+    filters: tuple[str, str]
+    cell_rois: dict[str, analysis.Roi] | None
+    background_roi: analysis.Roi | None
+    shape: tuple[int, int]
+
+
+def check_imaging(
+    rig: Rig,
+    *,
+    exposure_ms: Any,
+    rois: Mapping[str, Any] | Sequence[Any] | None,
+    background_roi: Mapping[str, Any] | None,
+) -> ImagingRequest:
+    """Check exposure, ROIs and that the wheel has 340 and 380 nm; raise
+    :class:`PlanParameterError` naming the parameter otherwise."""
+    exposure_ms = check_number(
+        "exposure_ms", exposure_ms, minimum=0.0, maximum=10_000.0, unit="ms", min_inclusive=False
+    )
+    shape = (rig.camera.height_px, rig.camera.width_px)
+    cell_rois = _parse_rois(rois, shape)
+    bg_roi = _parse_background(background_roi, shape)
+    try:
+        filters = tuple(rig.filter_wheel.resolve(nm) for nm in EXCITATION_NM)
+    except ValueError as error:
+        raise PlanParameterError(
+            f"the filter wheel cannot select 340 and 380 nm: {error}"
+        ) from None
+    return ImagingRequest(exposure_ms, filters, cell_rois, bg_roi, shape)
+
+
+def current_calibration(rig: Rig) -> dict[str, Any] | None:
+    """The ratio → [Mg²⁺] constants the next run relies on: the latest in-situ calibration
+    run's (see :func:`set_calibration`; ``source_uid`` names it), else the rig file's."""
+    latest = getattr(rig, "in_situ_calibration", None)
+    if latest is not None:
+        return dict(latest)
+    calibration = rig.config.calibration if getattr(rig, "config", None) is not None else None
+    if calibration is None:
+        return None
+    return {
+        "r_min": calibration.r_min,
+        "r_max": calibration.r_max,
+        "beta": calibration.beta,
+        "kd_mM": calibration.kd_mM,
+        "source": calibration.source,
+        "source_uid": None,
+    }
+
+
+def set_calibration(rig: Rig, values: Mapping[str, Any]) -> None:
+    """Make an in-situ calibration the one later imaging runs on this rig rely on."""
+    rig.in_situ_calibration = dict(values)
+
+
+@dataclass
+class Imaging:
+    """Fixed ROIs and the live-ratio readout of one imaging run."""
+
+    rig: Rig
+    request: ImagingRequest
+    cells: dict[str, analysis.Roi]
+    background: analysis.Roi
+    n_px: NDArray[np.float64]
+    readout: ComputedReadout
+    #: Every ``ratio`` event's values, in order (one small dict per pair).
+    pairs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.cells)
+
+    def start_md(self) -> dict[str, Any]:
+        """The imaging part of a start document (dye, optics, ROIs, calibration)."""
+        return {
+            "dye": "Mag-fura-2",
+            "excitation_nm": list(EXCITATION_NM),
+            "excitation_sequence_nm": list(EXCITATION_NM),
+            "emission_nm": 510,
+            "exposure_ms": self.request.exposure_ms,
+            "rois": {name: roi.to_spec() for name, roi in self.cells.items()},
+            "background_roi": self.background.to_spec(),
+            "roi_pixels": {
+                name: int(n)
+                for name, n in zip([*self.names, BACKGROUND_ROI], self.n_px, strict=True)
+            },
+            "roi_order": [*self.names, BACKGROUND_ROI],
+            "calibration": current_calibration(self.rig),
+        }
+
+
+def open_imaging(request: ImagingRequest, rig: Rig) -> MsgGenerator[Imaging]:
+    """Before the run: fix the ROIs (given, or detected on a 380-nm preview frame with the
+    shutter opened only for it), set them on the camera, connect the ratio readout."""
+    camera, wheel, shutter = rig.camera, rig.filter_wheel, rig.filter_wheel.shutter
+    cells = request.cell_rois
+    background = request.background_roi
+    if cells is None or background is None:
+        yield from bps.mv(wheel, request.filters[1])
+        yield from bps.mv(shutter, "open")
+        try:
+            image = yield from bps.rd(camera.preview_frame)
+        finally:
+            yield from bps.mv(shutter, "closed")
+        if cells is None:
+            found = analysis.detect_cells(image)
+            if not found:
+                raise RuntimeError(
+                    "no cells detected on the 380-nm preview; check focus, loading and "
+                    "exposure, or give rois explicitly"
+                )
+            cells = {f"cell{i + 1}": roi for i, roi in enumerate(found)}
+        background = background or analysis.detect_background(image, list(cells.values()))
+    masks = {name: analysis.roi_mask(roi, request.shape) for name, roi in cells.items()}
+    masks[BACKGROUND_ROI] = analysis.roi_mask(background, request.shape)
+    camera.set_rois(masks)
+    n_px = np.array([m.sum() for m in masks.values()], dtype=np.float64)
+    names = list(cells)
+    readout = ComputedReadout(
+        {"t_s": "s"}
+        | {f"ratio_{n}": "1" for n in names}
+        | {f"f340_{n}": "ADU/px/ms" for n in names}
+        | {f"f380_{n}": "ADU/px/ms" for n in names}
+    )
+    yield from ensure_connected(*readout.signals)
+    return Imaging(rig, request, cells, background, n_px, readout)
+
+
+def pair_values(
+    sums340: NDArray[np.float64],
+    sums380: NDArray[np.float64],
+    n_px: NDArray[np.float64],
+    exposure_ms: float,
+    names: Sequence[str],
+    t_s: float,
+) -> dict[str, float]:
+    """Online ratio per cell ROI from ROI sums; the last ROI is the background."""
+    mean340, mean380 = sums340 / n_px, sums380 / n_px
+    bg340, bg380 = mean340[-1], mean380[-1]
+    ratios = analysis.ratio(
+        mean340[:-1],
+        mean380[:-1],
+        background340=bg340,
+        background380=bg380,
+        exposure340_ms=exposure_ms,
+        exposure380_ms=exposure_ms,
+    )
+    values = {"t_s": t_s}
+    for i, name in enumerate(names):
+        values[f"ratio_{name}"] = float(ratios[i])
+        values[f"f340_{name}"] = float((mean340[i] - bg340) / exposure_ms)
+        values[f"f380_{name}"] = float((mean380[i] - bg380) / exposure_ms)
+    return values
+
+
+def emit_pair(imaging: Imaging, values: Mapping[str, float]) -> MsgGenerator[None]:
+    """One ``ratio`` event from a pair's values."""
+    imaging.readout.update(values)
+    yield from bps.create("ratio")
+    for signal in imaging.readout.signals:
+        yield from bps.read(signal)
+    yield from bps.save()
+    imaging.pairs.append(dict(values))
+
+
+def take_pair(
+    imaging: Imaging, *, close_shutter: bool = True, extra: Sequence[Any] = ()
+) -> MsgGenerator[dict[str, float]]:
+    """One 340/380 pair in step mode (plan stub, inside an open run with the camera staged and
+    prepared): the shutter opens, the wheel goes to each filter and a ``primary`` event reads
+    the camera, the wheel, ``t_s`` (and ``extra`` readables); then a ``ratio`` event. The
+    shutter closes after the pair unless ``close_shutter=False``. Returns the pair's values."""
+    rig = imaging.rig
+    camera, wheel, shutter = rig.camera, rig.filter_wheel, rig.filter_wheel.shutter
+    yield from bps.mv(shutter, "open")
+    sums, starts = [], []
+    for filter_name in imaging.request.filters:
+        yield from bps.mv(wheel, filter_name)
+        starts.append((yield from bps.rd(rig.t_s)))
+        yield from bps.trigger_and_read([camera, wheel, rig.t_s, *extra], name="primary")
+        sums.append(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)), dtype=np.float64))
+    if close_shutter:
+        yield from bps.mv(shutter, "closed")  # no light between pairs: less bleaching
+    values = pair_values(
+        sums[0],
+        sums[1],
+        imaging.n_px,
+        imaging.request.exposure_ms,
+        imaging.names,
+        float(np.mean(starts)),
+    )
+    yield from emit_pair(imaging, values)
+    return values
