@@ -3,7 +3,7 @@
 from ._calibration import CellCalibration, RatioCalibration, calibrate, calibrate_two_solutions
 from ._hill import BiphasicHillFit, HillFit, fit_hill, fit_hill_biphasic
 from ._iv import IVCurve, iv_curve, iv_from_ramp, iv_from_steps, ramp_samples
-from ._leak import leak_subtract
+from ._leak import LinearLeak, fit_linear_leak, leak_subtract
 from ._membrane_test import (
     MembraneTest,
     RampCapacitance,
@@ -29,13 +29,14 @@ from ._trpm7 import RunUp, Trpm7Ramps, fit_run_up, trpm7_ramps
 __all__ = [
     "ROI_SHAPES",
     "BiphasicHillFit",
+    "CellCalibration",
     "CircleRoi",
     "HillFit",
     "IVCurve",
+    "LinearLeak",
     "MembraneTest",
     "PolygonRoi",
     "RampCapacitance",
-    "CellCalibration",
     "RatioCalibration",
     "RatiometricEstimate",
     "RectangleRoi",
@@ -49,6 +50,7 @@ __all__ = [
     "detect_cells",
     "fit_hill",
     "fit_hill_biphasic",
+    "fit_linear_leak",
     "fit_run_up",
     "ion_concentration",
     "iv_curve",

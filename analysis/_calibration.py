@@ -177,23 +177,27 @@ def calibrate_two_solutions(
     low_t = finite_array("low_t_s", low_t_s, ndim=1, min_size=1)
     high_t = finite_array("high_t_s", high_t_s, ndim=1, min_size=1)
     arrays = {}
-    for name, values, t in (
-        ("low_f340", low_f340, low_t),
-        ("low_f380", low_f380, low_t),
-        ("high_f340", high_f340, high_t),
-        ("high_f380", high_f380, high_t),
+    for name, values, t, t_name in (
+        ("low_f340", low_f340, low_t, "low_t_s"),
+        ("low_f380", low_f380, low_t, "low_t_s"),
+        ("high_f340", high_f340, high_t, "high_t_s"),
+        ("high_f380", high_f380, high_t, "high_t_s"),
     ):
         array = finite_array(name, values, min_size=1)
         array = array.reshape(len(array), -1) if array.ndim == 1 else array
         if array.ndim != 2 or array.shape[0] != t.size:
             raise ValueError(
-                f"{name} must be (n_pairs, n_cells) with n_pairs = {t.size} (its times), got "
-                f"shape {np.shape(values)}"
+                f"{name} must be (n_pairs, n_cells) with n_pairs = {t.size} (the length of "
+                f"{t_name}), got shape {np.shape(values)}"
             )
         arrays[name] = array
     n_cells = arrays["low_f340"].shape[1]
     if any(a.shape[1] != n_cells for a in arrays.values()):
-        raise ValueError("low_* and high_* arrays must have the same number of cells (columns)")
+        shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
+        raise ValueError(
+            f"low_f340, low_f380, high_f340 and high_f380 must have one number of cells "
+            f"(columns), got {shapes}"
+        )
     mg = positive_number("high_mg_free_mM", high_mg_free_mM)
     kd = positive_number("kd_mM", kd_mM)
     bound = mg / (mg + kd)

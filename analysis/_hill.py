@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
-from ._validation import finite_array, finite_number
+from ._validation import finite_array, finite_number, flag
 
 __all__ = ["BiphasicHillFit", "HillFit", "fit_hill", "fit_hill_biphasic"]
 
@@ -155,7 +155,13 @@ def _interval(log_value: float, variance: float, dof: int) -> tuple[float, float
     return (float(np.exp(log_value - half)), float(np.exp(log_value + half)))
 
 
-def fit_hill(concentration: ArrayLike, response: ArrayLike, *, decreasing: bool = True) -> HillFit:
+def fit_hill(
+    concentration: ArrayLike,
+    response: ArrayLike,
+    *,
+    decreasing: bool = True,
+    bottom: float | None = None,
+) -> HillFit:
     """Four-parameter Hill fit (§1.4) with a 95 % confidence interval for the IC50.
 
     Needs >= 5 points at >= 4 distinct concentrations (>= 0; 0 is the control) and a response
@@ -163,36 +169,51 @@ def fit_hill(concentration: ArrayLike, response: ArrayLike, *, decreasing: bool 
     down (``decreasing=True``) or up overall, and no move against that direction may exceed half
     its range (noise is tolerated, a bell shape is refused). Fitted by least squares on
     (top, bottom, log IC50, Hill) with ``0.05 <= hill <= 20``; the interval is
-    ``exp(log IC50 ± t(0.975, n - 4) * se)`` from the Jacobian at the optimum.
+    ``exp(log IC50 ± t(0.975, n - k) * se)`` from the Jacobian at the optimum (k parameters).
+
+    ``bottom`` fixes the fully-blocked response (e.g. ``0.0`` for a leak-subtracted current,
+    whose block is complete by definition); the fit then has three parameters and needs >= 4
+    points at >= 3 concentrations.
     """
-    x, y, levels, means = _prepare(concentration, response, bool(decreasing), n_params=4)
+    decreasing = flag("decreasing", decreasing)
+    fixed = None if bottom is None else finite_number("bottom", bottom)
+    n_params = 4 if fixed is None else 3
+    x, y, levels, means = _prepare(concentration, response, bool(decreasing), n_params=n_params)
     positive = levels[levels > 0]
     lo_k, hi_k = np.log(positive[0]) - np.log(1e3), np.log(positive[-1]) + np.log(1e3)
 
+    def unpack(p: NDArray[np.float64]) -> tuple[float, float, float, float]:
+        if fixed is None:
+            return p[0], p[1], p[2], p[3]
+        return p[0], fixed, p[1], p[2]
+
     def residuals(p: NDArray[np.float64]) -> NDArray[np.float64]:
-        return p[1] + (p[0] - p[1]) * _fraction(x, p[2], p[3], decreasing) - y
+        top_, bottom_, log_k_, hill_ = unpack(p)
+        return bottom_ + (top_ - bottom_) * _fraction(x, log_k_, hill_, decreasing) - y
 
     log_k0 = _log_midpoint(levels, means)
     best = None
     for hill0 in (0.5, 1.0, 2.0):
-        start = np.array([means.max(), means.min(), log_k0, hill0])
-        fit = optimize.least_squares(
-            residuals,
-            start,
-            bounds=([-np.inf, -np.inf, lo_k, 0.05], [np.inf, np.inf, hi_k, 20.0]),
-            x_scale="jac",
-        )
+        if fixed is None:
+            start = np.array([means.max(), means.min(), log_k0, hill0])
+            bounds = ([-np.inf, -np.inf, lo_k, 0.05], [np.inf, np.inf, hi_k, 20.0])
+        else:
+            start = np.array([means.max() if decreasing else means.min(), log_k0, hill0])
+            start[0] = start[0] if start[0] != fixed else fixed + 1.0
+            bounds = ([-np.inf, lo_k, 0.05], [np.inf, hi_k, 20.0])
+        fit = optimize.least_squares(residuals, start, bounds=bounds, x_scale="jac")
         if best is None or fit.cost < best.cost:
             best = fit
     assert best is not None
-    top, bottom, log_k, hill = (float(v) for v in best.x)
+    top, bottom_value, log_k, hill = (float(v) for v in unpack(best.x))
     cov = _covariance(best, x.size)
+    k_index = 2 if fixed is None else 1
     return HillFit(
         ic50=float(np.exp(log_k)),
         hill=hill,
         top=top,
-        bottom=bottom,
-        ic50_ci=_interval(log_k, cov[2, 2], x.size - 4),
+        bottom=bottom_value,
+        ic50_ci=_interval(log_k, cov[k_index, k_index], x.size - n_params),
         decreasing=bool(decreasing),
     )
 
@@ -211,7 +232,11 @@ def fit_hill_biphasic(
     distinct concentrations, monotone as for :func:`fit_hill`; 95 % intervals as there, with
     ``n - 5`` degrees of freedom. Several starting points are tried; the best fit is kept.
     """
-    hills = tuple(finite_number("hill", h) for h in hill)
+    decreasing = flag("decreasing", decreasing)
+    try:
+        hills = tuple(finite_number("hill", h) for h in hill)
+    except TypeError:
+        raise ValueError(f"hill must be two Hill coefficients > 0, got {hill!r}") from None
     if len(hills) != 2 or not all(h > 0 for h in hills):
         raise ValueError(f"hill must be two Hill coefficients > 0, got {hill!r}")
     x, y, levels, means = _prepare(concentration, response, bool(decreasing), n_params=5)

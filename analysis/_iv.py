@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import finite_array, finite_number
+from ._validation import finite_array, finite_number, finite_pair
 
 __all__ = ["IVCurve", "iv_curve", "iv_from_ramp", "iv_from_steps", "ramp_samples"]
 
@@ -145,7 +145,7 @@ def iv_from_steps(
         raise ValueError(
             f"step_mV must have one voltage per sweep ({sweeps.shape[0]}), got {levels.size}"
         )
-    start, stop = (finite_number("window_s", w) for w in window_s)
+    start, stop = finite_pair("window_s", window_s)
     inside = (t >= start) & (t < stop)
     if not inside.any():
         raise ValueError(

@@ -7,12 +7,14 @@ divided by ``p_over_n``, is the linear (leak + capacitive) response to the test 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import finite_array, finite_number, positive_int
+from ._validation import finite_array, finite_number, finite_pair, positive_int
 
-__all__ = ["leak_subtract"]
+__all__ = ["LinearLeak", "fit_linear_leak", "leak_subtract"]
 
 
 def leak_subtract(
@@ -51,3 +53,41 @@ def leak_subtract(
     if n_base:
         template = template - template[:n_base].mean()
     return test - template / scale
+
+
+@dataclass(frozen=True)
+class LinearLeak:
+    """An ohmic leak fitted on part of a ramp: ``I = g * (V - reversal) `` (+ the ramp's constant
+    capacitive current, which the fit's intercept absorbs)."""
+
+    conductance_nS: float
+    #: potential where the fitted line crosses 0 pA (mV); the capacitive offset shifts it
+    zero_current_mV: float
+
+    def current_pA(self, voltage_mV: ArrayLike) -> NDArray[np.float64]:
+        """The fitted leak at ``voltage_mV`` (pA; nS × mV = pA)."""
+        v = np.asarray(voltage_mV, dtype=np.float64)
+        return self.conductance_nS * (v - self.zero_current_mV)
+
+
+def fit_linear_leak(
+    command_mV: ArrayLike, current_pA: ArrayLike, *, fit_mV: tuple[float, float]
+) -> LinearLeak:
+    """Least-squares line through the samples of a ramp whose command lies in ``fit_mV``
+    (a range where the channel under study carries little current, e.g. −100..−40 mV for
+    TRPM7's outward rectifier, physiology-parameters.md §8.2). Needs >= 3 samples there."""
+    v = finite_array("command_mV", command_mV, ndim=1)
+    i = finite_array("current_pA", current_pA, ndim=1)
+    if v.size != i.size:
+        raise ValueError(f"current_pA must have {v.size} samples (as command_mV), got {i.size}")
+    lo, hi = sorted(finite_pair("fit_mV", fit_mV))
+    inside = (v >= lo) & (v <= hi)
+    if inside.sum() < 3 or np.ptp(v[inside]) == 0:
+        raise ValueError(
+            f"fit_mV must cover >= 3 samples of a changing command, got {fit_mV!r} "
+            f"(command spans {v.min():.6g}..{v.max():.6g} mV)"
+        )
+    slope, intercept = np.polyfit(v[inside], i[inside], 1)
+    if slope == 0:
+        return LinearLeak(0.0, float("nan"))
+    return LinearLeak(float(slope), float(-intercept / slope))

@@ -6,16 +6,26 @@ physiology-parameters.md §1.1.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from ._validation import require_calibration
 
 __all__ = ["ion_concentration", "ratio"]
 
 
 def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=np.float64)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r:.80}") from err
     if np.isnan(array).any():
         raise ValueError(f"{name} contains NaN; allowed values are real numbers (not NaN)")
+    if np.isinf(array).any():
+        raise ValueError(f"{name} contains inf; allowed values are finite real numbers")
     return array
 
 
@@ -23,7 +33,7 @@ def _require_same_shape(**arrays: NDArray[np.float64]) -> None:
     shapes = {name: np.shape(a) for name, a in arrays.items() if np.ndim(a) > 0}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"shapes do not match: {listed}")
+        raise ValueError(f"shapes do not match: {listed}; they must share one shape")
 
 
 def ratio(
@@ -42,10 +52,10 @@ def ratio(
     count, ...); backgrounds are in the same unit. Elementwise; arrays must share one shape
     (scalars broadcast). A non-positive background-subtracted F380 gives NaN for that element.
     """
-    if not exposure340_ms > 0:
-        raise ValueError(f"exposure340_ms must be > 0 ms, got {exposure340_ms!r}")
-    if not exposure380_ms > 0:
-        raise ValueError(f"exposure380_ms must be > 0 ms, got {exposure380_ms!r}")
+    for name, exposure in (("exposure340_ms", exposure340_ms), ("exposure380_ms", exposure380_ms)):
+        number = isinstance(exposure, numbers.Real) and not isinstance(exposure, bool)
+        if not (number and math.isfinite(exposure) and exposure > 0):
+            raise ValueError(f"{name} must be > 0 ms (finite), got {exposure!r}")
     arrays = {
         "f340": _as_float_array("f340", f340),
         "f380": _as_float_array("f380", f380),
@@ -69,14 +79,7 @@ def ion_concentration(
     ``r_max`` give ``inf``/negative values rather than being clipped; callers that need flags use
     :func:`ionrig.analysis.ratiometric_estimate`.
     """
-    if not np.isfinite(r_min) or not np.isfinite(r_max):
-        raise ValueError(f"r_min and r_max must be finite, got r_min={r_min!r}, r_max={r_max!r}")
-    if r_max <= r_min:
-        raise ValueError(f"r_max must be greater than r_min, got r_min={r_min!r}, r_max={r_max!r}")
-    if not kd > 0:
-        raise ValueError(f"kd must be > 0, got {kd!r}")
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}")
+    require_calibration(r_min, r_max, kd, beta)
     r = _as_float_array("ratio", ratio)
     with np.errstate(divide="ignore", invalid="ignore"):
         result = kd * beta * (r - r_min) / (r_max - r)

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
+
+from ._validation import finite_array, positive_int, positive_number
 
 __all__ = [
     "ROI_SHAPES",
@@ -96,6 +98,11 @@ def roi_from_spec(spec: Mapping[str, Any] | Roi, *, name: str = "roi") -> Roi:
         raise ValueError(
             f"{name}: unknown key(s) {sorted(unknown)} for a {shape}; allowed: {sorted(allowed)}"
         )
+    fields = ("x_px", "y_px", "radius_px", "width_px", "height_px", "vertices_px")
+    required = [k for k in fields if k in allowed]
+    missing = [k for k in required if k not in spec]
+    if missing:
+        raise ValueError(f"{name}: missing {missing[0]!r}; a {shape} ROI must have {required}")
     if shape == "circle":
         return CircleRoi(
             _number(spec, "x_px", name),
@@ -122,7 +129,13 @@ def roi_from_spec(spec: Mapping[str, Any] | Roi, *, name: str = "roi") -> Roi:
 def roi_mask(roi: Roi | Mapping[str, Any], shape: tuple[int, int], *, name: str = "roi"):
     """Boolean mask (rows, cols) of the pixels whose centres lie inside the ROI."""
     roi = roi_from_spec(roi, name=name)
-    rows, cols = shape
+    try:
+        rows, cols = shape
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be (rows, cols), two integers >= 1, got {shape!r}") from None
+    for n in (rows, cols):
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"shape must be (rows, cols), two integers >= 1, got {shape!r}")
     yy, xx = np.mgrid[0:rows, 0:cols]
     if isinstance(roi, CircleRoi):
         return (xx - roi.x_px) ** 2 + (yy - roi.y_px) ** 2 <= roi.radius_px**2
@@ -145,6 +158,13 @@ def roi_mask(roi: Roi | Mapping[str, Any], shape: tuple[int, int], *, name: str 
     return inside
 
 
+def _image(image: ArrayLike) -> NDArray[np.float64]:
+    array = finite_array("image", image, ndim=2)
+    if min(array.shape) < 4:
+        raise ValueError(f"image must be a 2-D array of at least 4x4 pixels, got {array.shape}")
+    return array
+
+
 def detect_cells(
     image: ArrayLike,
     *,
@@ -159,13 +179,10 @@ def detect_cells(
     ``min_area_px`` pixels are cells. Each circle sits at the component's centroid with the
     radius of a disc of equal area, shrunk by one pixel to stay clear of the edge.
     """
-    array = np.asarray(image, dtype=np.float64)
-    if array.ndim != 2 or min(array.shape) < 4:
-        raise ValueError(f"image must be a 2-D array of at least 4x4 pixels, got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("image contains NaN or infinite values")
-    if max_cells < 1:
-        raise ValueError(f"max_cells must be >= 1, got {max_cells!r}")
+    array = _image(image)
+    max_cells = positive_int("max_cells", max_cells)
+    min_area_px = positive_int("min_area_px", min_area_px)
+    threshold_sigma = positive_number("threshold_sigma", threshold_sigma)
     median = np.median(array)
     sigma = 1.4826 * np.median(np.abs(array - median)) or 1.0
     foreground = ndimage.binary_opening(array > median + threshold_sigma * sigma)
@@ -187,12 +204,21 @@ def detect_background(
     image: ArrayLike, cells: Sequence[Roi], *, size_px: int | None = None, clearance_px: int = 4
 ) -> RectangleRoi:
     """A background rectangle: the darkest square clear of every cell by ``clearance_px``."""
-    array = np.asarray(image, dtype=np.float64)
+    array = _image(image)
     rows, cols = array.shape
-    size = size_px or max(4, min(rows, cols) // 8)
+    if isinstance(cells, str | Mapping) or not isinstance(cells, Sequence):
+        raise ValueError(f"cells must be a list of ROIs (possibly empty), got {cells!r:.80}")
+    size = max(4, min(rows, cols) // 8) if size_px is None else positive_int("size_px", size_px)
+    if size > min(rows, cols):
+        raise ValueError(
+            f"size_px must be in [1, {min(rows, cols)}] (the image is {rows}x{cols}), got {size}"
+        )
+    clearance_px = positive_int("clearance_px", clearance_px, minimum=0)
+    if clearance_px > max(rows, cols):
+        raise ValueError(f"clearance_px must be in [0, {max(rows, cols)}], got {clearance_px}")
     occupied = np.zeros(array.shape, dtype=bool)
     for i, cell in enumerate(cells):
-        occupied |= roi_mask(cell, array.shape, name=f"cell {i}")
+        occupied |= roi_mask(cell, array.shape, name=f"cells[{i}]")
     occupied = ndimage.binary_dilation(occupied, iterations=clearance_px) if cells else occupied
     best: tuple[float, RectangleRoi] | None = None
     step = max(1, size // 2)
@@ -204,5 +230,8 @@ def detect_background(
             if best is None or mean < best[0]:
                 best = (mean, RectangleRoi(float(x), float(y), float(size), float(size)))
     if best is None:
-        raise ValueError("no background region clear of the cells; give a background ROI")
+        raise ValueError(
+            f"no {size}x{size}-px background region clear of the cells by {clearance_px} px; "
+            "give a background ROI (or a smaller size_px or clearance_px)"
+        )
     return best[1]

@@ -46,6 +46,8 @@ class RoiTraces:
 def _mask_indices(masks: Sequence[ArrayLike], frame_shape: tuple[int, int]) -> list[NDArray]:
     if isinstance(masks, np.ndarray) and masks.ndim == 2:
         raise ValueError("masks must be a sequence of 2-D boolean masks, got one 2-D array")
+    if masks is None or isinstance(masks, str | bytes) or not hasattr(masks, "__iter__"):
+        raise ValueError(f"masks must be a sequence of 2-D boolean masks, got {masks!r:.80}")
     indices = []
     for i, mask in enumerate(masks):
         array = np.asarray(mask)
@@ -85,6 +87,8 @@ def roi_sums(stack: FrameStack, masks: Sequence[ArrayLike], *, chunk_frames: int
     for start in range(0, n_frames, chunk):
         stop = min(start + chunk, n_frames)
         block = np.asarray(stack[start:stop])
+        if not (np.issubdtype(block.dtype, np.number) or block.dtype == np.bool_):
+            raise ValueError(f"stack must hold numbers (counts per pixel), got dtype {block.dtype}")
         if block.shape != (stop - start, height, width):
             raise ValueError(
                 f"stack[{start}:{stop}] returned shape {block.shape}, "
@@ -109,6 +113,8 @@ def subtract_background(traces: RoiTraces, background_index: int) -> RoiTraces:
     ``sums - n_pixels/n_background * background_sum``; ``means_adu`` of the result is then the
     background-corrected per-pixel mean.
     """
+    if not isinstance(traces, RoiTraces):
+        raise ValueError(f"traces must be RoiTraces (from roi_sums), got {traces!r:.80}")
     n_rois = traces.sums_adu.shape[1]
     if n_rois < 2:
         raise ValueError(f"traces must hold >= 2 ROIs (one of them the background), got {n_rois}")

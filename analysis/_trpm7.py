@@ -134,7 +134,10 @@ def trpm7_ramps(
         raise ValueError(
             f"leak_ramps must be in [0, {n_ramps}] (the number of ramps), got {n_leak}"
         )
-    targets = tuple(finite_number("at_mV", v) for v in at_mV)
+    try:
+        targets = tuple(finite_number("at_mV", v) for v in at_mV)
+    except TypeError:
+        raise ValueError(f"at_mV must be (outward_mV, inward_mV), got {at_mV!r}") from None
     if len(targets) != 2:
         raise ValueError(f"at_mV must be (outward_mV, inward_mV), got {at_mV!r}")
 

@@ -15,6 +15,8 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "finite_array",
     "finite_number",
+    "finite_pair",
+    "flag",
     "positive_int",
     "positive_number",
     "require_calibration",
@@ -51,6 +53,24 @@ def finite_number(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     return number
+
+
+def finite_pair(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as two finite floats (a range or a pair of voltages)."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be two finite numbers, got {value!r}") from None
+    if len(items) != 2:
+        raise ValueError(f"{name} must be two finite numbers, got {value!r}")
+    return finite_number(f"{name}[0]", items[0]), finite_number(f"{name}[1]", items[1])
+
+
+def flag(name: str, value: Any) -> bool:
+    """``value`` as a bool; anything but True or False is refused (a string is not a flag)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:

@@ -2,7 +2,7 @@
 
 from ._amplifier import AmplifierDriver, PatchAmplifier, step_protocol
 from ._analog import PressureController, PressureDriver, TemperatureController, TemperatureDriver
-from ._camera import Camera, CameraDriver
+from ._camera import BadFrame, Camera, CameraDriver, transient_frame_error
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._perfusion import (
     AnalogPumpFlow,
@@ -13,7 +13,7 @@ from ._perfusion import (
     SyringePumpFlow,
     ValveDriver,
 )
-from ._port import BlockingPort
+from ._port import BlockingPort, RetryPolicy, transient_io_error
 from ._readouts import ComputedReadout
 from ._rig import ROLES, ClockReadable, Rig
 from ._sequencer import ExcitationSequence, ExcitationSequencer, RingBufferDriver
@@ -23,6 +23,7 @@ __all__ = [
     "ROLES",
     "AmplifierDriver",
     "AnalogPumpFlow",
+    "BadFrame",
     "BlockingPort",
     "Camera",
     "CameraDriver",
@@ -39,6 +40,7 @@ __all__ = [
     "Perfusion",
     "PressureController",
     "PressureDriver",
+    "RetryPolicy",
     "Rig",
     "RingBufferDriver",
     "Shutter",
@@ -51,4 +53,6 @@ __all__ = [
     "TemperatureDriver",
     "ValveDriver",
     "step_protocol",
+    "transient_frame_error",
+    "transient_io_error",
 ]

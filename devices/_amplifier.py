@@ -36,6 +36,9 @@ __all__ = ["SWEEPS_DATASET", "AmplifierDriver", "PatchAmplifier", "step_protocol
 
 SWEEPS_DATASET = "/entry/im"
 SWEEP_T_S_DATASET = "/entry/t_s"
+#: The command of every sweep, as sent (mV per sample): sweeps of one run may differ
+#: (voltage-step families, P/N leak pulses), so each is kept beside its current.
+SWEEP_COMMAND_DATASET = "/entry/command_mV"
 
 
 class AmplifierDriver(Protocol):
@@ -99,6 +102,7 @@ class PatchAmplifier(RecordingDetector):
         self._now_s = now_s
         self._telegraphs = telegraphs
         self._file: RecordFile | None = None
+        self._file_samples = 0
         self._command_mV = step_protocol(
             holding_mV=driver.safe_holding_mV,
             step_mV=-5.0,
@@ -217,21 +221,31 @@ class PatchAmplifier(RecordingDetector):
         return [
             RecordField("", SWEEPS_DATASET, (int(self._command_mV.size),), "<f4", "pA"),
             RecordField("-t_s", SWEEP_T_S_DATASET, (), "<f8", "s"),
+            RecordField(
+                "-command_mV", SWEEP_COMMAND_DATASET, (int(self._command_mV.size),), "<f4", "mV"
+            ),
         ]
 
     def _on_open(self, file: RecordFile | None) -> None:
         self._file = file
+        self._file_samples = int(self._command_mV.size)
         if file is not None:
             self._set_sweeps_written(0)
 
     def _record_one(self) -> NDArray[np.float64]:
         if self._file is None:
             raise RuntimeError(f"{self.name}: no file open; prepare() the amplifier first")
+        command = self._command_mV
+        if command.size != self._file_samples:
+            raise ValueError(
+                f"{self.name}: the command has {command.size} samples but this run's sweeps "
+                f"have {self._file_samples}; set_protocol before staging, same length per run"
+            )
         t_s = self._now_s()
         current = np.asarray(
-            self._driver.record_sweep(self._command_mV, self._sample_rate_Hz), dtype=np.float64
+            self._driver.record_sweep(command, self._sample_rate_Hz), dtype=np.float64
         )
-        self._file.append([current.astype(np.float32), t_s])
+        self._file.append([current.astype(np.float32), t_s, command.astype(np.float32)])
         return current
 
     def _on_sweep(self, current: NDArray[np.float64]) -> None:

@@ -77,6 +77,7 @@ class RecordFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fields = list(fields)
         self._file = h5py.File(self.path, "w", libver="latest")
+        # Float rows read NaN until written: a record cut short by a crash is recognisable.
         self._datasets = [
             self._file.create_dataset(
                 f.dataset,
@@ -84,6 +85,7 @@ class RecordFile:
                 maxshape=(None, *f.shape),
                 dtype=f.dtype,
                 chunks=f.chunk_shape,
+                fillvalue=np.nan if np.dtype(f.dtype).kind == "f" else None,
             )
             for f in self.fields
         ]

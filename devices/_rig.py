@@ -89,6 +89,10 @@ class Rig(Device, Stageable):
         #: Ratio → [Mg²⁺] constants of the latest in-situ calibration run on this rig (a dict
         #: with ``source_uid``), set by ``ionrig.plans.calibrate_in_situ``; ``None`` until then.
         self.in_situ_calibration: dict | None = None
+        #: The pipette (internal) solution's name and every named solution's composition (mM),
+        #: for the patch plans' methods; the rig loader fills them from the rig file.
+        self.pipette_solution: str | None = None
+        self.solution_compositions: dict[str, dict[str, float]] = {}
         super().__init__(name=name)
 
     @AsyncStatus.wrap

@@ -70,14 +70,18 @@ def build_tiled_catalog(location: DataLocation):
     """The server-side Tiled catalog adapter over ``location`` (the one owner of the SQLite)."""
     from tiled.catalog import from_uri as catalog_from_uri
 
+    database = location.catalog_dir / "catalog.db"
+    # Tiled initialises the database in a subprocess (seconds) on every open when asked to;
+    # once the database exists, opening it needs none.
+    initialised = database.exists() and database.stat().st_size > 0
     return catalog_from_uri(
-        f"sqlite:///{location.catalog_dir / 'catalog.db'}",
+        f"sqlite:///{database}",
         writable_storage=[
             str(location.catalog_dir / "data"),
             f"duckdb:///{location.catalog_dir / 'storage.duckdb'}",
         ],
         readable_storage=[str(location.raw_dir)],
-        init_if_not_exists=True,
+        init_if_not_exists=not initialised,
     )
 
 

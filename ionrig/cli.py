@@ -28,9 +28,16 @@ def _catalog_show(args) -> int:
     from ionrig.catalog import open_catalog
 
     catalog = open_catalog(args.data)
-    matches = [uid for uid in catalog.uids() if uid.startswith(args.uid)]
+    matches = [uid for uid in catalog.uids() if uid.startswith(args.uid)] if args.uid else []
     if len(matches) != 1:
-        print(f"error: {len(matches)} runs match {args.uid!r}", file=sys.stderr)
+        hint = (
+            f"in {catalog.location.root} (`ionrig catalog ls` lists them)"
+            if not matches
+            else f"({', '.join(m[:8] for m in matches[:5])}{' …' * (len(matches) > 5)}): "
+            "give a longer uid prefix"
+        )
+        print(f"error: {len(matches)} runs match {args.uid!r} {hint}", file=sys.stderr)
+        catalog.close()
         return 2
     run = catalog[matches[0]]
     print(
@@ -60,17 +67,96 @@ def _catalog_recover(args) -> int:
     catalog = open_catalog(args.data)
     recovered = recover_runs(catalog)
     for run in recovered:
-        print(f"recovered {run.uid}: {run.n_events} events, closed as abort (process ended)")
+        late = ", ".join(f"{key} {n}" for key, n in run.records_recovered.items())
+        late = f", records found in its files after its last event: {late}" if late else ""
+        print(f"recovered {run.uid}: {run.n_events} events{late}, closed as abort (process ended)")
     if not recovered:
         print("nothing to recover: every journaled run has its stop document")
     return 0
 
 
+def _run_by_reference(catalog, reference: str):
+    """A run by start-uid prefix, or by position: -1 is the newest run."""
+    try:
+        position = int(reference)
+    except ValueError:
+        position = None
+    if position is not None and position < 0:
+        uids = catalog.uids()
+        if -position > len(uids):
+            raise ValueError(f"run {reference}: the catalog holds {len(uids)} runs")
+        return catalog[uids[position]]
+    matches = [uid for uid in catalog.uids() if uid.startswith(reference)]
+    if len(matches) != 1:
+        raise ValueError(f"{len(matches)} runs match {reference!r} (give a longer uid prefix)")
+    return catalog[matches[0]]
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from ionrig.catalog import open_catalog
+    from ionrig.export import export_nwb_run
+
+    catalog = open_catalog(args.data)
+    try:
+        run = _run_by_reference(catalog, args.run)
+        start = run.metadata["start"]
+        out = args.out or Path(f"{start.get('plan_name', 'run')}-{start['uid'][:8]}.nwb")
+        result = export_nwb_run(run, out, overwrite=args.force)
+    finally:
+        catalog.close()
+    what = f"{result.n_sweeps} sweeps" if result.n_sweeps else f"{result.n_rois} ROIs"
+    print(f"wrote {result.path} ({result.plan_name} run {result.uid}, {what})")
+    return 0
+
+
+def _report(args) -> int:
+    from ionrig.catalog import open_catalog
+    from ionrig.report import write_report
+
+    catalog = open_catalog(args.data)
+    try:
+        runs = [_run_by_reference(catalog, reference) for reference in args.runs]
+        index = write_report(runs, args.out, catalog=catalog)
+    finally:
+        catalog.close()
+    print(f"report of {len(runs)} run{'s' * (len(runs) != 1)} written to {index}")
+    return 0
+
+
+def _live_proxy(args) -> int:
+    from ionrig.publish import run_proxy
+
+    def ready() -> None:
+        print(
+            f"forwarding documents from {args.host}:{args.in_port} to {args.host}:"
+            f"{args.out_port} (Ctrl-C stops)",
+            flush=True,
+        )
+
+    run_proxy(args.in_port, args.out_port, host=args.host, on_ready=ready)
+    return 0
+
+
+def _live_print(args) -> int:
+    from ionrig.publish import print_documents
+
+    print_documents(args.address)
+    return 0
+
+
 def _demo(args) -> int:
+    from ionrig.catalog import DataLocation
     from ionrig.demo import run_demo
 
+    report_dir = args.report or DataLocation.at(args.data).root / "report"
     result = run_demo(
-        seed=args.seed, time_scale=args.time_scale, n_pairs=args.pairs, data_directory=args.data
+        seed=args.seed,
+        time_scale=args.time_scale,
+        n_pairs=args.pairs,
+        data_directory=args.data,
+        report_directory=report_dir,
     )
     print(f"run {result.uid} stored in {result.data_directory}")
     print(f"{'cell':8s} {'measured [Mg2+]i':>17s} {'true [Mg2+]i':>13s} {'error':>8s}")
@@ -83,7 +169,26 @@ def _demo(args) -> int:
         )
     verdict = "within" if worst <= 0.15 else "NOT within"
     print(f"every cell {verdict} 15 % of the simulator's truth (worst {100 * worst:.1f} %)")
+    print(f"report: {result.report}")
     return 0 if worst <= 0.15 else 1
+
+
+def _doctor(args) -> int:
+    from ionrig.doctor import run_doctor
+
+    report = run_doctor(
+        args.rig, data_dir=args.data, min_free_GB=args.min_free_gb, timeout_s=args.timeout_s
+    )
+    print(report.table())
+    return report.exit_code
+
+
+def _run(args) -> int:
+    from ionrig.runner import run_command
+
+    return run_command(
+        args.plan, args.params, rig=args.rig, data=args.data, time_scale=args.time_scale
+    )
 
 
 def _simulate(args) -> int:
@@ -112,6 +217,18 @@ def _simulate(args) -> int:
     return 0
 
 
+def _queue(args) -> int:
+    from ionrig.queue import queue_cli
+
+    return queue_cli(args)
+
+
+def _shell(args) -> int:
+    from ionrig.shell import launch_shell
+
+    return launch_shell(args.rig, data=args.data, time_scale=args.time_scale)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ionrig", description="Run Mag-fura-2 / patch-clamp experiments as bluesky plans."
@@ -132,6 +249,12 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default 1)",
     )
     demo.add_argument("--pairs", type=int, default=20, help="340/380 pairs (default 20)")
+    demo.add_argument(
+        "--report",
+        default=None,
+        metavar="DIR",
+        help="folder for the run's HTML report (default: report/ in the data directory)",
+    )
     demo.set_defaults(func=_demo)
 
     simulate = commands.add_parser(
@@ -154,6 +277,143 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(func=_simulate)
 
+    doctor = commands.add_parser(
+        "doctor", help="check a rig's instruments, wiring, solutions and disk; runs no plan"
+    )
+    doctor.add_argument("--rig", default="sim", help="'sim' or a rig file path (default sim)")
+    doctor.add_argument(
+        "--data", default=argparse.SUPPRESS, help="data directory to check (as ionrig --data)"
+    )
+    doctor.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=10.0,
+        help="warn below this much free disk space, GB (default 10)",
+    )
+    doctor.add_argument(
+        "--timeout-s",
+        type=float,
+        default=10.0,
+        help="seconds each check may take before it fails (default 10)",
+    )
+    doctor.set_defaults(func=_doctor)
+
+    run = commands.add_parser(
+        "run", help="run a plan of ionrig.plans by name: ionrig run wash bath_volumes=3"
+    )
+    run.add_argument("plan", nargs="?", help="plan name (an unknown name lists the plans)")
+    run.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="plan parameters: Python literals or text (n_pairs=10 solution=hbss)",
+    )
+    run.add_argument("--rig", default="sim", help="'sim' or a rig file path (default sim)")
+    run.add_argument("--data", default=argparse.SUPPRESS, help="data directory (as ionrig --data)")
+    run.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="simulated seconds per real second (simulated rigs; default: the rig file's)",
+    )
+    run.set_defaults(func=_run)
+
+    export = commands.add_parser("export", help="write a stored run to a file for sharing")
+    export.add_argument("run", help="start uid or its unique prefix, or -1 for the newest run")
+    export.add_argument(
+        "--nwb",
+        action="store_true",
+        required=True,
+        help="as Neurodata Without Borders (NWB 2, HDF5); the only format so far",
+    )
+    export.add_argument("--out", default=None, help="output file (default ./<plan>-<uid8>.nwb)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument(
+        "--data", default=argparse.SUPPRESS, help="data directory (as ionrig --data)"
+    )
+    export.set_defaults(func=_export)
+
+    live = commands.add_parser("live", help="watch running plans' documents over 0MQ")
+    live_sub = live.add_subparsers(dest="live_command", required=True)
+    proxy = live_sub.add_parser(
+        "proxy", help="forward documents from publishers to watchers (bluesky's 0MQ proxy)"
+    )
+    proxy.add_argument("--in-port", type=int, default=5577, help="publishers' port (default 5577)")
+    proxy.add_argument("--out-port", type=int, default=5578, help="watchers' port (default 5578)")
+    proxy.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    proxy.set_defaults(func=_live_proxy)
+    printer = live_sub.add_parser("print", help="print one line per event of every running plan")
+    printer.add_argument(
+        "--address", default="localhost:5578", help="the proxy's output (default localhost:5578)"
+    )
+    printer.set_defaults(func=_live_print)
+
+    report = commands.add_parser(
+        "report", help="HTML report (metadata, key numbers, figures) of stored runs"
+    )
+    report.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="start uid or its unique prefix, or -1 for the newest run (-2 the one before, …)",
+    )
+    report.add_argument(
+        "--out", required=True, help="folder for index.html and the figures (created)"
+    )
+    report.add_argument(
+        "--data", default=argparse.SUPPRESS, help="data directory (as ionrig --data)"
+    )
+    report.set_defaults(func=_report)
+
+    queue = commands.add_parser("queue", help="unattended nights on the queue server")
+    queue_sub = queue.add_subparsers(dest="queue_command", required=True)
+    q_start = queue_sub.add_parser(
+        "start", help="start Redis, the catalog server and the RE Manager; open the rig"
+    )
+    q_start.add_argument("--config", help="queue settings YAML (rig, watchdogs, notify)")
+    q_start.add_argument("--rig", help="rig file name or path (overrides the settings)")
+    q_start.add_argument("--time-scale", type=float, help="simulated rigs: time scale")
+    q_start.add_argument("--redis", help="HOST:PORT of a running Redis (default: start one)")
+    q_start.add_argument(
+        "--no-autostart", action="store_true", help="do not run items as they are added"
+    )
+    q_stop = queue_sub.add_parser("stop", help="stop after the running item, then shut down")
+    q_stop.add_argument("--force", action="store_true", help="stop now (the run is recovered)")
+    q_stop.add_argument("--keep-redis", action="store_true", help="leave Redis running")
+    queue_sub.add_parser("status", help="the manager's state and queue")
+    q_add = queue_sub.add_parser("add", help="add a plan: ionrig queue add PLAN key=value …")
+    q_add.add_argument("plan", help="make_safe, ratiometric_timecourse, record_cell, …")
+    q_add.add_argument("params", nargs="*", metavar="KEY=VALUE", help="plan parameters")
+    queue_sub.add_parser("history", help="items run so far, with exit status")
+    q_summary = queue_sub.add_parser("summary", help="the morning summary of the night")
+    q_summary.add_argument("--hours", type=float, default=24.0, help="how far back (default 24 h)")
+    q_summary.add_argument(
+        "--figures", help="folder for the night's figure (default: <data>/queue/summary)"
+    )
+    q_regen = queue_sub.add_parser(
+        "regenerate", help="regenerate existing_plans_and_devices.yaml of the startup module"
+    )
+    q_regen.add_argument("--out", help="folder (default: ionrig/queue_startup of the source)")
+    for q_parser in (q_start, q_stop, q_add, q_summary, q_regen):
+        q_parser.set_defaults(func=_queue)
+    for name in ("status", "history"):
+        queue_sub.choices[name].set_defaults(func=_queue)
+
+    shell = commands.add_parser(
+        "shell", help="IPython on a session: RE, rig, devices, plans, catalog, %%mov, await"
+    )
+    shell.add_argument("--rig", default="sim", help="'sim' or a rig file path (default sim)")
+    shell.add_argument(
+        "--data", default=argparse.SUPPRESS, help="data directory (as ionrig --data)"
+    )
+    shell.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="simulated seconds per real second (simulated rigs; default: the rig file's)",
+    )
+    shell.set_defaults(func=_shell)
+
     catalog = commands.add_parser("catalog", help="the run catalog")
     sub = catalog.add_subparsers(dest="catalog_command", required=True)
     sub.add_parser("ls", help="list runs, oldest first").set_defaults(func=_catalog_ls)
@@ -172,12 +432,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # `ionrig run PLAN --rig X k=v`: KEY=VALUE items after an option
+        if getattr(args, "func", None) is not _run or any(e.startswith("-") for e in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.params = [*args.params, *extras]
     try:
         return args.func(args)
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a directory that cannot be made, a port that cannot be bound
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Every unknown or misspelled key, wrong type or missing required field raises
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -80,12 +82,20 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
         return str(value)
     raise ConfigError(f"{path}: unsupported field type {tp!r}")
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # resolving string annotations is most of a build's time; a dataclass's never change
+    return typing.get_type_hints(cls)
 
 
 def build(cls: type[T], data: Any, path: str = "") -> T:
@@ -95,7 +105,7 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -113,8 +123,11 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
             raise ConfigError(f"{sub}: required field is missing")
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as error:
+        # a section's own check: name the section (its fields' errors already carry paths)
+        if not path or str(error).startswith(path):
+            raise
+        raise ConfigError(f"{path}: {error}") from error
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{where}: {error}") from error
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +30,8 @@ class DemoResult:
     uid: str
     cells: list[CellResult]
     data_directory: str
+    #: the run's HTML report (index.html), when one was asked for
+    report: Path | None = None
 
 
 def measured_concentrations(timecourse, calibration) -> dict[str, float]:
@@ -61,7 +64,11 @@ def run_demo(
     time_scale: float = 1.0,
     n_pairs: int = 20,
     data_directory: str | os.PathLike | None = None,
+    report_directory: str | os.PathLike | None = None,
 ) -> DemoResult:
+    """Record ``n_pairs`` 340/380 pairs on the simulated rig and compare each cell's measured
+    [Mg²⁺]ᵢ with the simulator's truth; with ``report_directory``, also write the run's HTML
+    report there (:func:`ionrig.report.write_report`)."""
     from ionrig.plans import ratiometric_timecourse
     from ionrig.session import start
 
@@ -80,6 +87,11 @@ def run_demo(
                 truth, key=lambda c: (c.x_px - spec["x_px"]) ** 2 + (c.y_px - spec["y_px"]) ** 2
             )
             cells.append(CellResult(name, measured[name], nearest.mg_free_mM))
-        return DemoResult(uid, cells, str(session.catalog.location.root))
+        report = None
+        if report_directory is not None:
+            from ionrig.report import write_report
+
+            report = write_report([session.catalog[uid]], report_directory, catalog=session.catalog)
+        return DemoResult(uid, cells, str(session.catalog.location.root), report)
     finally:
         session.close()

@@ -12,10 +12,12 @@ import logging
 import math
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import event_model
 import numpy as np
@@ -27,6 +29,8 @@ __all__ = [
     "InvalidDocument",
     "Journal",
     "RecoveredRun",
+    "RunAudit",
+    "audit_run",
     "make_pipeline",
     "read_journal",
     "recover_runs",
@@ -224,22 +228,178 @@ def make_pipeline(catalog, journal_dir: Path) -> list[Callback]:
 
 @dataclass(frozen=True)
 class RecoveredRun:
+    """A run closed by :func:`recover_runs`. ``records_recovered``: per data key, records
+    (frames, sweeps) that were in its HDF5 files without a StreamDatum, referenced now."""
+
     uid: str
     n_documents: int
     n_events: int
     journal: Path
+    records_recovered: dict[str, int] = field(default_factory=dict)
 
 
 def _journal_has_stop(path: Path) -> bool:
     return any(name == "stop" for name, _ in read_journal(path))
 
 
+def _hdf5_path(uri: str) -> Path:
+    return Path(unquote(urlparse(uri).path))
+
+
+def _complete_records(resources: list[dict]) -> int:
+    """Records written completely to the HDF5 file of ``resources`` (one file): the shortest
+    of their datasets, less trailing rows whose float values still read NaN (their write never
+    happened); 0 when the file cannot be read."""
+    import h5py
+    import numpy as np
+
+    path = _hdf5_path(resources[0]["uri"])
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as file:
+            datasets = [file[r["parameters"]["dataset"]] for r in resources]
+            n = min(len(d) for d in datasets)
+            for dataset in datasets:
+                if n and dataset.dtype.kind == "f":
+                    rows = np.asarray(dataset[:n]).reshape(n, -1)
+                    written = np.flatnonzero(~np.all(np.isnan(rows), axis=1))
+                    n = int(written[-1]) + 1 if written.size else 0
+            return n
+    except (OSError, KeyError) as error:
+        logger.warning("cannot read the records in %s: %s", path, error)
+        return 0
+
+
+@dataclass(frozen=True)
+class RunAudit:
+    """What a journaled run holds, checked against its detector files (:func:`audit_run`).
+
+    ``events``: events per stream. ``referenced``: records (frames, sweeps) per data key that
+    StreamDatum documents point at; ``in_files``: records completely written to that data
+    key's HDF5 file. ``exit_status`` and ``reason`` come from the stop document (``None``
+    while the run has none).
+    """
+
+    uid: str
+    n_documents: int
+    exit_status: str | None
+    reason: str | None
+    events: dict[str, int]
+    referenced: dict[str, int]
+    in_files: dict[str, int]
+
+    @property
+    def unreferenced(self) -> dict[str, int]:
+        """Records in the files beyond what the documents reference, per data key."""
+        return {k: n - self.referenced.get(k, 0) for k, n in self.in_files.items()}
+
+    @property
+    def complete(self) -> bool:
+        """Closed, and every record in its files is referenced and every reference is in
+        its file (nothing recorded is lost, nothing referenced is missing)."""
+        return self.exit_status is not None and self.referenced == self.in_files
+
+
+def _stream_resources(documents: list[tuple[str, dict]]) -> dict[str, list[dict]]:
+    """HDF5 stream resources of a run, grouped by file path."""
+    by_file: dict[str, list[dict]] = {}
+    for name, doc in documents:
+        if name == "stream_resource" and doc.get("mimetype") == "application/x-hdf5":
+            by_file.setdefault(str(_hdf5_path(doc["uri"])), []).append(doc)
+    return by_file
+
+
+def audit_run(journal: Path) -> RunAudit:
+    """Check one journaled run: every document valid (:class:`InvalidDocument` otherwise), in
+    order (a start first, at most one stop, last), every event and StreamDatum pointing at a
+    declared descriptor and resource; count its events, and its records against its files."""
+    documents = list(read_journal(journal))
+    if not documents or documents[0][0] != "start":
+        raise InvalidDocument(f"journal {journal} does not begin with a start document")
+    stops = [i for i, (name, _) in enumerate(documents) if name == "stop"]
+    if stops and stops != [len(documents) - 1]:
+        raise InvalidDocument(f"journal {journal}: the stop document is not the last, or twice")
+    streams: dict[str, str] = {}
+    resources: dict[str, dict] = {}
+    events: Counter[str] = Counter()
+    referenced: Counter[str] = Counter()
+    for name, doc in documents:
+        validate_document(name, doc)
+        if name == "descriptor":
+            streams[doc["uid"]] = doc["name"]
+        elif name == "stream_resource":
+            resources[doc["uid"]] = doc
+        elif name in ("event", "event_page", "stream_datum"):
+            if doc["descriptor"] not in streams:
+                raise InvalidDocument(f"{name} {doc['uid']} refers to an undeclared descriptor")
+            if name == "event":
+                events[streams[doc["descriptor"]]] += 1
+            elif name == "event_page":
+                events[streams[doc["descriptor"]]] += len(doc["seq_num"])
+            else:
+                resource = resources.get(doc["stream_resource"])
+                if resource is None:
+                    raise InvalidDocument(f"stream_datum {doc['uid']} refers to no resource")
+                key = resource["data_key"]
+                referenced[key] = max(referenced[key], doc["indices"]["stop"])
+    in_files: dict[str, int] = {}
+    for group in _stream_resources(documents).values():
+        n = _complete_records(group)
+        for resource in group:
+            in_files[resource["data_key"]] = n
+    stop = documents[-1][1] if stops else None
+    return RunAudit(
+        uid=documents[0][1]["uid"],
+        n_documents=len(documents),
+        exit_status=None if stop is None else stop["exit_status"],
+        reason=None if stop is None else stop.get("reason", ""),
+        events=dict(events),
+        referenced={k: referenced.get(k, 0) for k in in_files} | dict(referenced),
+        in_files=in_files,
+    )
+
+
+def _unreferenced_stream_data(documents: list[tuple[str, dict]]) -> list[dict]:
+    """StreamDatum documents for the records a killed process flushed to its HDF5 files but
+    never announced: per resource, indices from the last referenced record to the last
+    complete one (seq_nums continue those of the last StreamDatum: no event carries them)."""
+    last: dict[str, dict] = {}
+    blocks: Counter[str] = Counter()
+    for name, doc in documents:
+        if name == "stream_datum":
+            last[doc["stream_resource"]] = doc
+            blocks[doc["stream_resource"]] += 1
+    extra: list[dict] = []
+    for group in _stream_resources(documents).values():
+        n = _complete_records(group)
+        for resource in group:
+            previous = last.get(resource["uid"])
+            if previous is None:  # never referenced: its descriptor is unknown
+                continue
+            start = previous["indices"]["stop"]
+            if n <= start:
+                continue
+            seq = previous["seq_nums"]["stop"]
+            datum = {
+                "uid": f"{resource['uid']}/{blocks[resource['uid']]}",
+                "stream_resource": resource["uid"],
+                "descriptor": previous["descriptor"],
+                "indices": {"start": start, "stop": n},
+                "seq_nums": {"start": seq, "stop": seq + n - start},
+            }
+            validate_document("stream_datum", datum)
+            extra.append(datum)
+    return extra
+
+
 def recover_runs(catalog, journal_dir: Path | None = None) -> list[RecoveredRun]:
     """Rebuild every journaled run that never stopped, closing it ``exit_status="abort"``.
 
     The catalog copy of such a run (partial: its last batch never flushed) is replaced by the
-    journal's complete copy; a stop document with reason "process ended" is appended to the
-    journal and written, so a second recovery finds nothing to do.
+    journal's complete copy. Records (frames, sweeps) that reached the run's HDF5 files after
+    its last StreamDatum get one (:func:`_unreferenced_stream_data`), so the run holds every
+    record flushed before the process ended. These StreamDatum and a stop document with reason
+    "process ended" are appended to the journal and written, so a second recovery finds
+    nothing to do.
     """
     journal_dir = Path(journal_dir or catalog.location.journal_dir)
     recovered: list[RecoveredRun] = []
@@ -265,6 +425,7 @@ def recover_runs(catalog, journal_dir: Path | None = None) -> list[RecoveredRun]
             elif name == "event_page":
                 num_events[stream_of[doc["descriptor"]]] += len(doc["seq_num"])
             last_time = max(last_time, doc.get("time", last_time) or last_time)
+        extra = _unreferenced_stream_data(documents)
         stop = {
             "uid": str(uuid.uuid4()),
             "run_start": start["uid"],
@@ -275,11 +436,23 @@ def recover_runs(catalog, journal_dir: Path | None = None) -> list[RecoveredRun]
         }
         validate_document("stop", stop)
         writer = CatalogWriter(catalog.client)
-        for name, doc in documents:
+        closing = [*(("stream_datum", datum) for datum in extra), ("stop", stop)]
+        for name, doc in [*documents, *closing]:
             writer(name, doc)
-        writer("stop", stop)
-        _RunJournal(path)("stop", stop)
+        journal = _RunJournal(path)
+        for name, doc in closing:
+            journal(name, doc)
+        keys = {doc["uid"]: doc["data_key"] for name, doc in documents if name == "stream_resource"}
         recovered.append(
-            RecoveredRun(start["uid"], len(documents) + 1, sum(num_events.values()), path)
+            RecoveredRun(
+                start["uid"],
+                len(documents) + len(closing),
+                sum(num_events.values()),
+                path,
+                records_recovered={
+                    keys[d["stream_resource"]]: d["indices"]["stop"] - d["indices"]["start"]
+                    for d in extra
+                },
+            )
         )
     return recovered

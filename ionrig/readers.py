@@ -60,6 +60,24 @@ def _stop(run) -> dict[str, Any]:
     return dict(run.metadata.get("stop") or {})
 
 
+def _describe(run) -> str:
+    """``run 1a2b3c4d ('wash', exit status 'success')`` for error messages."""
+    start = run.metadata["start"]
+    status = _stop(run).get("exit_status")
+    return f"run {start['uid'][:8]} ({start.get('plan_name')!r}, exit status {status!r})"
+
+
+def _camera_frames(run):
+    """The ``camera`` node of the run's ``primary`` stream, or a ValueError saying why not."""
+    if "primary" not in run or "camera" not in run["primary"]:
+        raise ValueError(
+            f"{_describe(run)} has no camera frames: frames are in stream 'primary' of 340/380 "
+            "imaging runs (ratiometric_timecourse, mg_uptake, calibrate_in_situ, "
+            "imaging_with_ramps)"
+        )
+    return run["primary"]["camera"]
+
+
 def _frame_wavelengths_nm(run, n_frames: int) -> NDArray[np.int64]:
     """Excitation of each frame: the wheel's readback (step mode), else the start document's
     hardware sequence repeated (fly mode: frame i at ``excitation_sequence_nm[i % len]``)."""
@@ -84,6 +102,11 @@ def read_timecourse(run, *, frames: bool = False) -> Timecourse:
     For runs too large for memory, leave ``frames=False`` and use :func:`iter_frames`.
     """
     start = dict(run.metadata["start"])
+    if "roi_order" in start and "primary" not in run:
+        raise ValueError(
+            f"{_describe(run)} recorded no frames: its stream 'primary' is missing (the run "
+            "ended before its first frame)"
+        )
     if "roi_order" not in start or "primary" not in run:
         raise ValueError(
             f"run {start['uid'][:8]} is a {start.get('plan_name')!r} run without 340/380 "
@@ -124,7 +147,9 @@ def read_timecourse(run, *, frames: bool = False) -> Timecourse:
 
 def iter_frames(run, *, chunk_frames: int = 64) -> Iterator[tuple[int, NDArray[np.uint16]]]:
     """Yield ``(first_index, frames)`` chunks of the primary stream's frames (bounded memory)."""
-    node = run["primary"]["camera"]
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
+    node = _camera_frames(run)
     n = node.shape[0]
     for first in range(0, n, chunk_frames):
         block = np.asarray(node[first : min(n, first + chunk_frames)])
@@ -134,8 +159,14 @@ def iter_frames(run, *, chunk_frames: int = 64) -> Iterator[tuple[int, NDArray[n
 def read_frame(run, *, wavelength_nm: int = 380, index: int = 0) -> NDArray[np.uint16]:
     """Frame ``index`` (0 = the first, -1 = the last) among the ``wavelength_nm`` frames of the
     ``primary`` stream, as a (rows, cols) array of ADU; reads that frame only."""
-    node = run["primary"]["camera"]
+    node = _camera_frames(run)
     wavelength = _frame_wavelengths_nm(run, node.shape[0])
+    recorded = sorted(set(wavelength.tolist()))
+    if wavelength_nm not in recorded:
+        raise ValueError(
+            f"wavelength_nm must be one of {recorded} nm (the excitations of "
+            f"{_describe(run)}), got {wavelength_nm!r}"
+        )
     positions = np.flatnonzero(wavelength == int(wavelength_nm))
     if not -positions.size <= index < positions.size:
         raise ValueError(
@@ -156,6 +187,8 @@ def read_stream(run, stream: str, keys: Sequence[str] | None = None) -> dict[str
         raise ValueError(
             f"stream must be one of the run's streams {sorted(run)} (run {uid}), got {stream!r}"
         )
+    if isinstance(keys, str):
+        raise ValueError(f"keys must be a list of data keys, got the string {keys!r}")
     node = run[stream]
     available = [k for k in node if k not in ("seq_num", "time") and not k.startswith("ts_")]
     wanted = list(available if keys is None else keys)
@@ -222,7 +255,9 @@ class Sweeps:
     """The amplifier sweeps of one run (docs/data-model.md, patch-clamp plans).
 
     ``current_pA`` is (n_sweeps, n_samples) and ``t_s`` each sweep's start (rig clock).
-    ``command_mV`` is the command waveform every sweep shared (mV per sample): rebuilt from the
+    ``command_mV`` is the command as recorded with each sweep (mV per sample): one waveform
+    when every sweep shared it, else one row per sweep (voltage-step families, P/N pulses);
+    for runs recorded before commands were stored, the shared waveform rebuilt from the
     plan's recorded parameters and checked against the amplifier's recorded protocol summary
     (``protocol``), or None when the plan's waveform is not known.
     """
@@ -303,11 +338,19 @@ def read_sweeps(run, *, stream: str = "primary") -> Sweeps:
     config = node.descriptors[0]["configuration"]["amplifier"]["data"]
     rate_Hz = float(config["amplifier-sample_rate_Hz"])
     protocol = json.loads(config.get("amplifier-protocol") or "{}")
-    dataset = node.read(variables=["amplifier", "amplifier-t_s"])
+    recorded = "amplifier-command_mV" in node
+    variables = ["amplifier", "amplifier-t_s"] + (["amplifier-command_mV"] if recorded else [])
+    dataset = node.read(variables=variables)
     current = np.asarray(dataset["amplifier"].values, dtype=np.float64)
     current = current.reshape(len(current), -1)
-    command = _sweep_command_mV(start, protocol, rate_Hz)
-    if command is not None and command.size != current.shape[1]:
+    if recorded:  # the commands as sent, one per sweep; one waveform when they all agree
+        command = np.asarray(dataset["amplifier-command_mV"].values, dtype=np.float64)
+        command = command.reshape(len(command), -1)
+        if len(command) and np.all(command == command[0]):
+            command = command[0]
+    else:  # runs recorded before the commands were: rebuilt from the plan's parameters
+        command = _sweep_command_mV(start, protocol, rate_Hz)
+    if command is not None and command.shape[-1] != current.shape[1]:
         command = None
     return Sweeps(
         uid=start["uid"],
@@ -384,7 +427,10 @@ def read_mg_free(catalog, run) -> MgTimecourse:
     (:func:`find_calibration_run`; else the constants in its start document)."""
     start = run.metadata["start"]
     if "ratio" not in run:
-        raise ValueError(f"run {start['uid'][:8]} has no ratio stream (not an imaging run)")
+        raise ValueError(
+            f"{_describe(run)} has no ratio stream: read_mg_free needs a 340/380 imaging run "
+            "that recorded pairs"
+        )
     calibration_run = find_calibration_run(catalog, run)
     if calibration_run is not None:
         calibration = read_calibration(calibration_run)

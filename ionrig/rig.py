@@ -28,10 +28,12 @@ from ionrig.devices import (
     PatchAmplifier,
     Perfusion,
     PressureController,
+    RetryPolicy,
     Rig,
     SolutionLine,
     SyringePumpFlow,
     TemperatureController,
+    transient_frame_error,
 )
 from ionrig.devices.drivers import (
     Axopatch200B,
@@ -46,10 +48,19 @@ from ionrig.devices.drivers import (
     TemperatureMonitor,
     TtlValveController,
 )
+from ionrig.devices.drivers._axopatch import (
+    AXOPATCH_200B_FILTER_TELEGRAPH,
+    AXOPATCH_200B_GAIN_TELEGRAPH,
+    BETA_SETTINGS,
+    COMMAND_SENSITIVITIES_MV_PER_V,
+    SWEEP_RATE_RANGE_HZ,
+)
 from ionrig.simulators import (
+    CAMERA_FAULT_KINDS,
     CameraFault,
     Fault,
     FaultKind,
+    FrameDropped,
     ScaledClock,
     SimulatedCamera,
     SimulatedDaq,
@@ -75,6 +86,22 @@ from ionrig.wiring import (
 )
 
 __all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
+
+
+def _in_range(
+    name: str, value: float, low: float, high: float, unit: str, *, low_open: bool = False
+) -> None:
+    """Refuse ``value`` outside ``[low, high]`` (``(low, high]`` with ``low_open``), NaN too."""
+    above_low = low < value if low_open else low <= value
+    if not (above_low and value <= high):
+        left = "(" if low_open else "["
+        raise ConfigError(f"{name} must be in {left}{low:g}, {high:g}] {unit}, got {value!r}")
+
+
+def _one_of(name: str, value: float, allowed: Any, unit: str) -> None:
+    if value not in tuple(allowed):
+        listed = ", ".join(f"{v:g}" for v in allowed)
+        raise ConfigError(f"{name} must be one of {listed} {unit}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,7 @@ class FilterWheelConfig:
             raise ConfigError(f"speed must be in 0..7 (Sutter speed setting), got {self.speed!r}")
         if not 0 < self.timeout_s <= 60:
             raise ConfigError(f"timeout_s must be in (0, 60] s, got {self.timeout_s!r}")
+        _in_range("baud_rate", self.baud_rate, 300, 4_000_000, "baud")
 
 
 @dataclass(frozen=True)
@@ -191,6 +219,19 @@ class PerfusionConfig:
             raise ConfigError(
                 f"flow_mL_per_min must be in (0, 50] mL/min, got {self.flow_mL_per_min!r}"
             )
+        # the ranges the perfusion device and the NE-500 accept, checked when the file is read
+        _in_range("bath_volume_mL", self.bath_volume_mL, 0.01, 100.0, "mL")
+        _in_range("exchange_bath_volumes", self.exchange_bath_volumes, 0.5, 50.0, "bath volumes")
+        _in_range("reservoir_mL", self.reservoir_mL, 0.0, 10_000.0, "mL", low_open=True)
+        _in_range("syringe_diameter_mm", self.syringe_diameter_mm, 0.1, 50.0, "mm")
+        _in_range(
+            "pump_mL_per_min_per_V",
+            self.pump_mL_per_min_per_V,
+            0.0,
+            100.0,
+            "mL/min per V",
+            low_open=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -208,9 +249,36 @@ class AmplifierConfig:
     command_sensitivity_mV_per_V: float = 20.0
     safe_holding_mV: float = 0.0
     sample_rate_Hz: float = 10_000.0
+    #: the pipette (internal) solution by name in the solutions file, as the operator fills
+    #: it; plans record it and its composition (a patch plan's ``pipette_solution`` changes it)
+    pipette_solution: str | None = None
     #: front panel of the simulated amplifier (a real one telegraphs its own)
     simulated_gain_mV_per_pA: float = 1.0
     simulated_filter_kHz: float = 5.0
+
+    def __post_init__(self) -> None:
+        # what the Axopatch 200B driver accepts (instrument-protocols.md §3.1)
+        _one_of("beta", self.beta, BETA_SETTINGS, "(1 patch, 0.1 whole cell)")
+        _one_of(
+            "command_sensitivity_mV_per_V",
+            self.command_sensitivity_mV_per_V,
+            COMMAND_SENSITIVITIES_MV_PER_V,
+            "mV/V",
+        )
+        _in_range("safe_holding_mV", self.safe_holding_mV, -150.0, 150.0, "mV")
+        _in_range("sample_rate_Hz", self.sample_rate_Hz, *SWEEP_RATE_RANGE_HZ, "Hz")
+        _one_of(
+            "simulated_gain_mV_per_pA",
+            self.simulated_gain_mV_per_pA,
+            AXOPATCH_200B_GAIN_TELEGRAPH.values(),
+            "mV/pA",
+        )
+        _one_of(
+            "simulated_filter_kHz",
+            self.simulated_filter_kHz,
+            AXOPATCH_200B_FILTER_TELEGRAPH.values(),
+            "kHz",
+        )
 
 
 @dataclass(frozen=True)
@@ -225,6 +293,8 @@ class PressureConfig:
     def __post_init__(self) -> None:
         if len(self.limits_kPa) != 2 or not self.limits_kPa[0] < self.limits_kPa[1]:
             raise ConfigError(f"limits_kPa must be [min, max], got {self.limits_kPa!r}")
+        # the sign is the regulator's polarity; the size a sane scale of a 0-10 V input
+        _in_range("abs(kPa_per_V)", abs(self.kPa_per_V), 0.0, 1000.0, "kPa/V", low_open=True)
 
 
 @dataclass(frozen=True)
@@ -234,9 +304,12 @@ class TemperatureConfig:
     ai_channel: str = "Dev1/ai6"
     C_per_V: float = 10.0  # 100 mV/°C, instrument-protocols.md §2.4 (unconfirmed)
 
+    def __post_init__(self) -> None:
+        _in_range("abs(C_per_V)", abs(self.C_per_V), 0.0, 1000.0, "°C/V", low_open=True)
+
 
 SERIAL_FAULTS = ("no_reply", "garbage", "partial", "disconnect", "error_reply", "slow_reply")
-CAMERA_FAULTS = ("error", "timeout", "dropped")
+CAMERA_FAULTS = CAMERA_FAULT_KINDS
 
 
 @dataclass(frozen=True)
@@ -245,8 +318,9 @@ class FaultConfig:
 
     Serial instruments and the DAQ: ``kind`` one of no_reply, garbage, partial, disconnect,
     error_reply, slow_reply, from clock time ``at_s`` for ``count`` commands or ``duration_s``
-    (``delay_s``: how late a slow reply is). Camera: ``kind`` error, timeout or dropped, after
-    ``after_frames`` good frames, for ``count`` frames (none: from then on).
+    (``delay_s``: how late a slow reply is). Camera: ``kind`` error, timeout, dropped, garbage,
+    partial or disconnect, after ``after_frames`` good frames, for ``count`` frames (none: from
+    then on).
     """
 
     instrument: Literal["filter_wheel", "pump", "daq", "camera"]
@@ -263,6 +337,18 @@ class FaultConfig:
             raise ConfigError(
                 f"kind for {self.instrument} must be one of {', '.join(allowed)}; got {self.kind!r}"
             )
+        if not self.at_s >= 0:
+            raise ConfigError(f"at_s must be >= 0 s (clock time), got {self.at_s!r}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ConfigError(f"duration_s must be > 0 s or absent, got {self.duration_s!r}")
+        if self.count is not None and self.count < 1:
+            raise ConfigError(f"count must be >= 1 or absent, got {self.count!r}")
+        if self.kind == "slow_reply" and not self.delay_s > 0:
+            raise ConfigError(f"delay_s must be > 0 s for a slow_reply, got {self.delay_s!r}")
+        if not self.delay_s >= 0:
+            raise ConfigError(f"delay_s must be >= 0 s, got {self.delay_s!r}")
+        if self.after_frames < 0:
+            raise ConfigError(f"after_frames must be >= 0, got {self.after_frames!r}")
 
 
 @dataclass(frozen=True)
@@ -282,6 +368,9 @@ class CalibrationConfig:
             )
         if not (self.beta > 0 and self.kd_mM > 0):
             raise ConfigError(f"beta and kd_mM must be > 0, got {self.beta!r}, {self.kd_mM!r}")
+        _in_range("r_max", self.r_max, 0.0, 100.0, "(ratio)", low_open=True)
+        _in_range("beta", self.beta, 0.0, 100.0, "(F380 free/bound)", low_open=True)
+        _in_range("kd_mM", self.kd_mM, 0.01, 100.0, "mM")  # calibrate_in_situ's kd_mM range
 
 
 @dataclass(frozen=True)
@@ -305,8 +394,13 @@ class RigConfig:
     faults: list[FaultConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.time_scale > 0:
-            raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
+        if not 0 < self.time_scale <= 1e6:
+            raise ConfigError(
+                f"time_scale must be > 0 and at most 1e6 (clock seconds per real second), "
+                f"got {self.time_scale!r}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0 (a numpy seed), got {self.seed!r}")
         if self.simulated:
             return
         if self.faults:
@@ -369,6 +463,18 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
 
 SIMULATED_PORT = "ionrig-sim://"
 
+#: How a rig's ports retry transient instrument failures (docs/reliability.md).
+RETRY = RetryPolicy()
+
+
+def _transient_camera_error(error: BaseException) -> bool:
+    """Camera failures a retake cures: the device's (a bad frame, a lost link) and the
+    simulated camera's dropped frame; frame timeouts are left to the watchdogs."""
+    return isinstance(error, FrameDropped) or transient_frame_error(error)
+
+
+CAMERA_RETRY = RetryPolicy(transient=_transient_camera_error)
+
 
 def _filter_wheel_driver(config: FilterWheelConfig):
     if config.driver == "dg4":
@@ -406,7 +512,7 @@ def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq
             lambda what, value, dg4=instruments["filter_wheel"]: dg4.trigger()
         )
     a = config.amplifier
-    wire_axopatch(
+    instruments["amplifier_front_panel"] = wire_axopatch(
         world,
         daq_sim,
         _axopatch_channels(a),
@@ -519,6 +625,7 @@ def _perfusion(config: RigConfig, daq: Daq, clock) -> Perfusion:
         flow_mL_per_min=p.flow_mL_per_min,
         exchange_bath_volumes=p.exchange_bath_volumes,
         initial=p.initial,
+        port=BlockingPort("perfusion", retry=RETRY),
     )
 
 
@@ -585,7 +692,7 @@ def load_rig(
         name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
         for name, f in wheel.filters.items()
     }
-    wheel_port = BlockingPort("filter_wheel")
+    wheel_port = BlockingPort("filter_wheel", retry=RETRY)
     rig = Rig(
         filter_wheel=FilterWheel(wheel_driver, filters, port=wheel_port),
         sequencer=(
@@ -598,6 +705,7 @@ def load_rig(
             path_provider,
             now_s=clock.now_s,
             exposure_ms=config.camera.exposure_ms,
+            port=BlockingPort("camera", retry=CAMERA_RETRY),
         ),
         perfusion=_perfusion(config, daq, clock),
         amplifier=PatchAmplifier(
@@ -605,6 +713,7 @@ def load_rig(
             path_provider,
             now_s=clock.now_s,
             sample_rate_Hz=a.sample_rate_Hz,
+            port=BlockingPort("amplifier", retry=RETRY),
             telegraphs=lambda: {
                 "mode": str(axopatch.mode),
                 "gain_mV_per_pA": axopatch.gain_mV_per_pA,
@@ -618,10 +727,12 @@ def load_rig(
                 kPa_per_V=pr.kPa_per_V,
                 limits_kPa=tuple(pr.limits_kPa),
                 ai_monitor=pr.ai_monitor,
-            )
+            ),
+            port=BlockingPort("pressure", retry=RETRY),
         ),
         temperature=TemperatureController(
-            TemperatureMonitor(daq, te.ai_channel, C_per_V=te.C_per_V)
+            TemperatureMonitor(daq, te.ai_channel, C_per_V=te.C_per_V),
+            port=BlockingPort("temperature", retry=RETRY),
         ),
         clock=clock,
         world=world,
@@ -632,7 +743,15 @@ def load_rig(
     rig.instruments = instruments
     for fault in config.faults:
         _inject(instruments, fault)
+    rig.solution_compositions = {
+        name: _composition(entry) for name, entry in read_solutions().items()
+    }
+    rig.pipette_solution = (
+        config.world.patch.pipette_solution if world is not None else a.pipette_solution
+    )
     if world is not None:
-        rig.operator = SimulatedOperator(world, rig.perfusion)
+        rig.operator = SimulatedOperator(
+            world, rig.perfusion, instruments.get("amplifier_front_panel")
+        )
     call_in_bluesky_event_loop(rig.connect())
     return rig

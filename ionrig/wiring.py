@@ -10,6 +10,7 @@ uses this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ionrig.devices.drivers._axopatch import (
 from ionrig.simulators import SimulatedDaq, SimulatedNE500, World
 
 __all__ = [
+    "SimulatedFrontPanel",
     "SimulatedOperator",
     "wire_analog_pump",
     "wire_axopatch",
@@ -40,6 +42,13 @@ def _telegraph_V(table: Mapping[float, object], value: object, what: str) -> flo
     raise ValueError(f"{what} {value!r} is not on the Axopatch 200B's front panel")
 
 
+@dataclass
+class SimulatedFrontPanel:
+    """The simulated Axopatch's front-panel mode switch (the operator turns it)."""
+
+    mode: AxopatchMode = AxopatchMode.V_CLAMP
+
+
 def wire_axopatch(
     world: World,
     daq: SimulatedDaq,
@@ -48,16 +57,19 @@ def wire_axopatch(
     command_mV_per_V: float,
     gain_alpha_beta: float = 1.0,
     filter_kHz: float = 5.0,
-) -> None:
-    """An Axopatch 200B in V-clamp between ``daq`` and ``world.patch``.
+) -> SimulatedFrontPanel:
+    """An Axopatch 200B between ``daq`` and ``world.patch``; returns its front panel.
 
-    Front panel (instrument-protocols.md §3.1): mode V-Clamp, gain ``gain_alpha_beta`` mV/pA
-    (β = 1), lowpass ``filter_kHz``; telegraphs put out the table voltages. EXT COMMAND takes
-    ``command_mV_per_V``; SCALED OUTPUT is I × αβ mV/pA.
+    Front panel (instrument-protocols.md §3.1): mode V-Clamp (the returned panel's ``mode``),
+    gain ``gain_alpha_beta`` mV/pA (β = 1), lowpass ``filter_kHz``; telegraphs put out the
+    table voltages. EXT COMMAND takes ``command_mV_per_V``; SCALED OUTPUT is I × αβ mV/pA.
     """
-    mode_V = _telegraph_V(AXOPATCH_200B_MODE_TELEGRAPH, AxopatchMode.V_CLAMP, "mode")
+    panel = SimulatedFrontPanel()
     gain_V = _telegraph_V(AXOPATCH_200B_GAIN_TELEGRAPH, gain_alpha_beta, "gain")
-    daq.connect_ai(channels.mode_telegraph_ai, lambda t_s: mode_V)
+    daq.connect_ai(
+        channels.mode_telegraph_ai,
+        lambda t_s: _telegraph_V(AXOPATCH_200B_MODE_TELEGRAPH, panel.mode, "mode"),
+    )
     daq.connect_ai(channels.gain_telegraph_ai, lambda t_s: gain_V)
     if channels.filter_telegraph_ai is not None:
         filter_V = _telegraph_V(AXOPATCH_200B_FILTER_TELEGRAPH, filter_kHz, "filter")
@@ -90,6 +102,7 @@ def wire_axopatch(
     daq.on_ao(channels.command_ao, command_written)
     daq.connect_sweep(channels.scaled_output_ai, sweep, ao_channel=channels.command_ao)
     daq.connect_ai(channels.scaled_output_ai, holding_current_V)
+    return panel
 
 
 def wire_pressure(
@@ -170,14 +183,19 @@ class SimulatedOperator:
     """The operator of the simulated rig: does by hand, in the world, what a plan asks.
 
     Steps (see ``ionrig.plans`` operator steps): ``approach_cell`` (``cell_index``) puts the
-    pipette on that cell; ``set_bath_temperature`` (``temperature_C``) sets the bath heater;
+    pipette on that cell; ``withdraw_pipette`` takes it off (a fresh pipette goes in the bath);
+    ``fill_pipette`` (``solution``) fills the pipette; ``set_amplifier_mode`` (``mode``) turns
+    the front-panel mode switch; ``set_bath_temperature`` (``temperature_C``) sets the bath heater;
     ``refill_reservoir`` (``solution``, optional ``volume_mL``) refills a reservoir in the world
     and tells the perfusion device; ``acknowledge`` confirms a plain prompt.
     """
 
-    def __init__(self, world: World, perfusion=None) -> None:
+    def __init__(
+        self, world: World, perfusion=None, front_panel: SimulatedFrontPanel | None = None
+    ) -> None:
         self._world = world
         self._perfusion = perfusion
+        self._front_panel = front_panel
         #: (clock time, step, params) of every step done, for tests and the morning summary.
         self.log: list[tuple[float, str, dict]] = []
 
@@ -185,6 +203,12 @@ class SimulatedOperator:
         self.log.append((self._world.clock.now_s(), step, dict(params)))
         if step == "approach_cell":
             self._world.patch.approach(int(params["cell_index"]))
+        elif step == "withdraw_pipette":
+            self._world.patch.withdraw()
+        elif step == "fill_pipette":
+            self._world.patch.set_pipette_solution(str(params["solution"]))
+        elif step == "set_amplifier_mode" and self._front_panel is not None:
+            self._front_panel.mode = AxopatchMode(str(params["mode"]))
         elif step == "set_bath_temperature":
             self._world.chamber.set_heater_C(float(params["temperature_C"]))
         elif step == "refill_reservoir":

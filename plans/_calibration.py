@@ -76,10 +76,14 @@ def imaging_phase(
     index = max(0, int(np.ceil((start_s - schedule_s) / interval_s - 1e-9))) if interval_s else 0
     times: list[float] = []
     medians: list[float] = []
+    end_s = start_s + max_s
     while True:
+        if schedule_s + index * interval_s >= end_s:  # no pair fits: end on time
+            now_s = float((yield from bps.rd(rig.t_s)))
+            if now_s < end_s:
+                yield from bps.sleep(end_s - now_s)
+            return start_s, float((yield from bps.rd(rig.t_s))), False
         now_s = yield from paced(rig, schedule_s, index, interval_s)
-        if now_s - start_s >= max_s:
-            return start_s, now_s, False
         values = yield from take_pair(imaging, extra=extra)
         if after_pair is not None:
             yield from after_pair()

@@ -15,7 +15,7 @@ from ionrig.devices import Rig
 
 from ._operator import operator_step
 from ._perfusion import check_solution, exchange_solution
-from ._validation import PlanParameterError, check_number
+from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
 
@@ -62,6 +62,15 @@ def dye_loading(
     plateau_fraction = check_number(
         "plateau_fraction", plateau_fraction, minimum=0.0, maximum=0.5, unit="(fraction)"
     )
+    temperature_tolerance_C = check_number(
+        "temperature_tolerance_C",
+        temperature_tolerance_C,
+        minimum=0.0,
+        maximum=10.0,
+        unit="°C",
+        min_inclusive=False,
+    )
+    extra_md = check_md(md)
     if getattr(rig, "temperature", None) is None:
         raise PlanParameterError("dye_loading needs a rig with a temperature role")
     try:
@@ -83,7 +92,7 @@ def dye_loading(
         "solution": solution,
         "solution_composition_mM": rig.perfusion.composition(solution),
         "excitation_nm": [380],
-        **(md or {}),
+        **extra_md,
     }
 
     def reach_temperature() -> MsgGenerator[float]:

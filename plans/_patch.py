@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -58,6 +59,10 @@ WHOLE_CELL_MAX_RA_MOHM = 200.0
 MEMBRANE_TEST_STEP_MS = 10.0
 RAMP_HOLD_MS = 10.0  # holding before and after each ramp
 TRPM7_AT_MV = (80.0, -80.0)  # §8.1 read-outs at +80 and −80 mV
+#: Telegraphed modes in which the scaled output is membrane current (instrument-protocols §3.1).
+VOLTAGE_CLAMP_MODES = ("V-Clamp", "Track")
+#: Operator step: turn the amplifier's front-panel mode switch. Params: ``mode: str``.
+SET_AMPLIFIER_MODE = "set_amplifier_mode"
 
 
 class PatchFailure(RuntimeError):
@@ -89,17 +94,45 @@ def _md(md: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(md or {})
 
 
+def _voltage_clamp_telegraphs(rig: Rig) -> MsgGenerator[dict[str, Any]]:
+    """The amplifier's telegraphs, checked before anything is recorded: the mode must be
+    V-Clamp (or Track) and the gain readable. A wrong mode is an operator step
+    (``set_amplifier_mode``); if it stays wrong, :class:`PatchFailure`."""
+    telegraphs = json.loads((yield from bps.rd(rig.amplifier.telegraphs)) or "{}")
+    if telegraphs and telegraphs.get("mode") not in VOLTAGE_CLAMP_MODES:
+        yield from operator_step(
+            rig,
+            f"Switch the amplifier's mode to V-Clamp (it telegraphs {telegraphs.get('mode')!r}).",
+            action=SET_AMPLIFIER_MODE,
+            mode="V-Clamp",
+        )
+        telegraphs = json.loads((yield from bps.rd(rig.amplifier.telegraphs)) or "{}")
+        if telegraphs.get("mode") not in VOLTAGE_CLAMP_MODES:
+            raise PatchFailure(
+                f"the amplifier telegraphs mode {telegraphs.get('mode')!r}; voltage-clamp plans "
+                f"need one of {', '.join(VOLTAGE_CLAMP_MODES)}"
+            )
+    if telegraphs:
+        gain = telegraphs.get("gain_mV_per_pA")
+        if not isinstance(gain, int | float) or not gain > 0:
+            raise PatchFailure(f"the amplifier's gain telegraph reads {gain!r}; check its cable")
+    return telegraphs
+
+
 def _methods(
     rig: Rig, plan_name: str, plan_args: dict[str, Any], md: dict[str, Any]
 ) -> MsgGenerator[dict[str, Any]]:
     """The start document's methods: plan, arguments, pipette solution, amplifier telegraphs."""
-    telegraphs = json.loads((yield from bps.rd(rig.amplifier.telegraphs)) or "{}")
+    telegraphs = yield from _voltage_clamp_telegraphs(rig)
     holding_mV = yield from bps.rd(rig.amplifier.holding_mV)
+    pipette = getattr(rig, "pipette_solution", None)
+    compositions = getattr(rig, "solution_compositions", {}) or {}
     return {
         "plan_name": plan_name,
         "plan_args": plan_args,
         # what the rig exposes (None when nobody told it); the operator may give it in md
-        "pipette_solution": getattr(rig, "pipette_solution", None),
+        "pipette_solution": pipette,
+        "pipette_solution_composition_mM": compositions.get(pipette) if pipette else None,
         "amplifier_telegraphs": telegraphs,
         "holding_mV_at_start": float(holding_mV),
         "reference": REFERENCE,
@@ -495,6 +528,95 @@ def ramp_command(
     )
 
 
+LEAK_MODES = ("linear", "first_ramps", "none")
+#: §8.2: TRPM7 is a steep outward rectifier with a tiny inward current, so the ramp below
+#: −40 mV is mostly leak (and the ramp's constant capacitive current, Cm·dV/dt, §8.1).
+LEAK_FIT_MV = (-90.0, 0.0)
+
+
+@dataclass
+class RampLeak:
+    """Live leak subtraction for TRPM7 ramps (§8.1 read-outs are leak-subtracted).
+
+    ``"linear"``: a line fitted to each ramp's own current in ``fit_mV`` (ohmic leak plus the
+    capacitive offset) is subtracted from it. ``"first_ramps"``: the mean of the first
+    ``n_template`` ramps (§8.1: 1-3 ramps before activation) is the template subtracted from
+    every ramp (the template ramps read ~0). ``"none"``: raw currents.
+    """
+
+    mode: str = "linear"
+    fit_mV: tuple[float, float] = LEAK_FIT_MV
+    n_template: int = 3
+    _template: list[NDArray[np.float64]] = field(default_factory=list)
+
+    def subtract(
+        self, sweep_pA: NDArray[np.float64], command_mV: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        if self.mode == "linear":
+            ramp = analysis.ramp_samples(command_mV)
+            leak = analysis.fit_linear_leak(command_mV[ramp], sweep_pA[ramp], fit_mV=self.fit_mV)
+            return sweep_pA - leak.current_pA(command_mV)
+        if self.mode == "first_ramps":
+            if len(self._template) < self.n_template:
+                self._template.append(sweep_pA)
+            return sweep_pA - np.mean(self._template, axis=0)
+        return sweep_pA
+
+
+def check_ramp_leak(leak: Any, leak_fit_mV: Any, leak_ramps: Any) -> RampLeak:
+    """Checked leak options (:class:`PlanParameterError` naming the parameter)."""
+    if leak not in LEAK_MODES:
+        raise PlanParameterError(f"leak must be one of {', '.join(LEAK_MODES)}; got {leak!r}")
+    if not (isinstance(leak_fit_mV, tuple | list) and len(leak_fit_mV) == 2):
+        raise PlanParameterError(f"leak_fit_mV must be (low_mV, high_mV), got {leak_fit_mV!r}")
+    low = check_number("leak_fit_mV[0]", leak_fit_mV[0], minimum=-200, maximum=200, unit="mV")
+    high = check_number("leak_fit_mV[1]", leak_fit_mV[1], minimum=-200, maximum=200, unit="mV")
+    if high - low < 10:
+        raise PlanParameterError(
+            f"leak_fit_mV must span at least 10 mV (low < high), got {leak_fit_mV!r}"
+        )
+    n_template = check_int("leak_ramps", leak_ramps, minimum=1, maximum=20)
+    return RampLeak(leak, (low, high), n_template)
+
+
+def trpm7_values(
+    sweep_pA: NDArray[np.float64],
+    command_mV: NDArray[np.float64],
+    leak: RampLeak,
+    t_s: float,
+    cm_pF: float | None,
+) -> dict[str, float]:
+    """One ramp's ``trpm7`` event: raw and leak-subtracted currents at ±80 mV (and densities)."""
+    raw_plus, raw_minus = analysis.iv_from_ramp(
+        sweep_pA, command_mV, at_mV=TRPM7_AT_MV
+    ).current_at_pA
+    corrected = leak.subtract(sweep_pA, command_mV)
+    i_plus, i_minus = analysis.iv_from_ramp(corrected, command_mV, at_mV=TRPM7_AT_MV).current_at_pA
+    values = {
+        "t_s": t_s,
+        "i_plus80_pA": i_plus,
+        "i_minus80_pA": i_minus,
+        "raw_i_plus80_pA": raw_plus,
+        "raw_i_minus80_pA": raw_minus,
+    }
+    if cm_pF is not None:
+        values |= {"i_plus80_pA_per_pF": i_plus / cm_pF, "i_minus80_pA_per_pF": i_minus / cm_pF}
+    return values
+
+
+def trpm7_keys(cm_pF: float | None) -> dict[str, str]:
+    keys = {
+        "t_s": "s",
+        "i_plus80_pA": "pA",
+        "i_minus80_pA": "pA",
+        "raw_i_plus80_pA": "pA",
+        "raw_i_minus80_pA": "pA",
+    }
+    if cm_pF is not None:
+        keys |= {"i_plus80_pA_per_pF": "pA/pF", "i_minus80_pA_per_pF": "pA/pF"}
+    return keys
+
+
 def trpm7_ramps(
     rig: Rig,
     *,
@@ -506,6 +628,9 @@ def trpm7_ramps(
     holding_mV: float = 0.0,
     sample_rate_Hz: float = 10_000.0,
     cm_pF: float | None = None,
+    leak: str = "linear",
+    leak_fit_mV: tuple[float, float] = LEAK_FIT_MV,
+    leak_ramps: int = 3,
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[str]:
     """TRPM7 run-up (§8.1): ``ramp_ms`` ramps ``start_mV`` → ``stop_mV`` from ``holding_mV``
@@ -513,10 +638,12 @@ def trpm7_ramps(
     ``sample_rate_Hz`` (§8.1: 50 ms, −100 → +100 mV, 0.5 Hz, 300-600 s, 0 mV, 10 kHz).
 
     Streams: ``primary`` (one event per ramp: ``amplifier`` sweep by reference, ``t_s``) and
-    ``trpm7`` (one per ramp: ``t_s`` at the ramp's start, raw ``i_plus80_pA`` and
-    ``i_minus80_pA`` from the ramp's I-V, and with ``cm_pF`` given their densities
-    ``i_plus80_pA_per_pF``, ``i_minus80_pA_per_pF``). Leak subtraction is left to the analysis
-    (:func:`ionrig.analysis.trpm7_ramps`). Returns the start uid.
+    ``trpm7`` (one per ramp: ``t_s`` at the ramp's start, leak-subtracted ``i_plus80_pA`` and
+    ``i_minus80_pA`` from the ramp's I-V, the raw ``raw_i_plus80_pA``/``raw_i_minus80_pA``, and
+    with ``cm_pF`` given the densities ``i_plus80_pA_per_pF``, ``i_minus80_pA_per_pF``). Leak
+    subtraction is live (:class:`RampLeak`: ``leak="linear"`` fits each ramp in
+    ``leak_fit_mV``; ``"first_ramps"`` subtracts the mean of the first ``leak_ramps``; the
+    analysis can redo it from the sweeps). Returns the start uid.
     """
     duration_s = check_number(
         "duration_s", duration_s, minimum=0.0, maximum=86_400.0, unit="s", min_inclusive=False
@@ -545,6 +672,7 @@ def trpm7_ramps(
         cm_pF = check_number(
             "cm_pF", cm_pF, minimum=0.0, maximum=1000.0, unit="pF", min_inclusive=False
         )
+    ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     _amplifier(rig)
     extra = _md(md)
     n_ramps = max(1, math.floor(duration_s / period_s + 1e-9))
@@ -564,10 +692,11 @@ def trpm7_ramps(
         "holding_mV": holding_mV,
         "sample_rate_Hz": sample_rate_Hz,
         "cm_pF": cm_pF,
+        "leak": leak,
+        "leak_fit_mV": list(ramp_leak.fit_mV),
+        "leak_ramps": ramp_leak.n_template,
     }
-    keys = {"t_s": "s", "i_plus80_pA": "pA", "i_minus80_pA": "pA"}
-    if cm_pF is not None:
-        keys |= {"i_plus80_pA_per_pF": "pA/pF", "i_minus80_pA_per_pF": "pA/pF"}
+    keys = trpm7_keys(cm_pF)
 
     def plan() -> MsgGenerator[str]:
         methods = yield from _methods(rig, "trpm7_ramps", args, extra)
@@ -600,14 +729,7 @@ def trpm7_ramps(
                     first_s = t_s
                 yield from bps.trigger_and_read([amplifier, rig.t_s], name="primary")
                 sweep = np.asarray((yield from bps.rd(amplifier.last_sweep_pA)), dtype=float)
-                iv = analysis.iv_from_ramp(sweep, command, at_mV=TRPM7_AT_MV)
-                i_plus, i_minus = iv.current_at_pA
-                values = {"t_s": t_s, "i_plus80_pA": i_plus, "i_minus80_pA": i_minus}
-                if cm_pF is not None:
-                    values |= {
-                        "i_plus80_pA_per_pF": i_plus / cm_pF,
-                        "i_minus80_pA_per_pF": i_minus / cm_pF,
-                    }
+                values = trpm7_values(sweep, command, ramp_leak, t_s, cm_pF)
                 yield from _emit(readout, "trpm7", values)
 
         return (yield from _guarded(rig, _staged(amplifier, body()), methods))

@@ -11,14 +11,14 @@ from bluesky.utils import MsgGenerator
 
 from ionrig.devices import Rig
 
-from ._validation import PlanParameterError, check_number
+from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["check_solution", "exchange_solution", "wash"]
 
 
 def check_solution(rig: Rig, name: str, parameter: str) -> str:
     solutions = rig.perfusion.solutions
-    if name not in solutions:
+    if not isinstance(name, str) or name not in solutions:
         raise PlanParameterError(f"{parameter} must be one of {', '.join(solutions)}; got {name!r}")
     return name
 
@@ -50,12 +50,13 @@ def wash(
     bath_volumes = check_number(
         "bath_volumes", bath_volumes, minimum=1.0, maximum=50.0, unit="bath volumes"
     )
+    extra_md = check_md(md)
     start_md = {
         "plan_name": "wash",
         "plan_args": {"solution": solution, "bath_volumes": bath_volumes},
         "solution": solution,
         "solution_composition_mM": rig.perfusion.composition(solution),
-        **(md or {}),
+        **extra_md,
     }
 
     @bpp.run_decorator(md=start_md)

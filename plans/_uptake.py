@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import MsgGenerator
-from ophyd_async.core import TriggerInfo
+from ophyd_async.core import TriggerInfo, wait_for_value
 
 from ionrig.devices import Rig
 
@@ -84,6 +85,18 @@ def mg_uptake(
             raise PlanParameterError(
                 f"calibration: {reserved!r} is set by mg_uptake (the same ROIs as the time course)"
             )
+    options = [
+        name
+        for name, p in inspect.signature(calibrate_in_situ).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in ("rois", "background_roi", "md")
+    ]
+    unknown = sorted(set(calibration_options) - set(options), key=str)
+    if unknown:
+        raise PlanParameterError(
+            f"calibration: unexpected keyword argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}; allowed options (calibrate_in_situ's): "
+            f"{', '.join(options)}"
+        )
     # The calibration's options are checked now too (a dry call: nothing runs).
     try:
         calibrate_in_situ(
@@ -96,6 +109,8 @@ def mg_uptake(
         raise PlanParameterError(
             f"calibration: {error} (options are calibrate_in_situ's keyword arguments)"
         ) from None
+    except PlanParameterError as error:
+        raise PlanParameterError(f"calibration: {error}") from None
     extra_md = check_md(md)
     # Reservoirs: each solution must last through its phases (flow continues all along).
     flow = rig.perfusion.flow_rate_mL_per_min
@@ -163,6 +178,9 @@ def mg_uptake(
                     continue
                 group = bps.short_uid("exchange")
                 yield from bps.abs_set(rig.perfusion, solution, group=group)
+                yield from bps.wait_for(
+                    [lambda s=solution: wait_for_value(rig.perfusion.solution, s, timeout=10.0)]
+                )
                 yield from _record_perfusion(rig)  # the valve switched
                 watch = {"group": group, "recorded": False}
 

@@ -15,6 +15,8 @@ from ._electrophysiology import Patch, PatchConfig, PatchError
 from ._faults import Fault, FaultKind
 from ._newera import SimulatedNE500
 from ._optics import (
+    CAMERA_FAULT_KINDS,
+    CameraDisconnected,
     CameraError,
     CameraFault,
     CameraTimeout,
@@ -46,8 +48,10 @@ from ._world import (
 )
 
 __all__ = [
+    "CAMERA_FAULT_KINDS",
     "DEFAULT_SOLUTIONS",
     "AmplifierConfig",
+    "CameraDisconnected",
     "CameraError",
     "CameraFault",
     "CameraSensor",

@@ -47,7 +47,9 @@ as on real hardware; the drivers' DAQ lock prevents that.
 - ``GARBAGE``: input data (AI reads, sweep inputs) replaced by noise spanning the range; no
   effect on output-only calls.
 - ``ERROR_REPLY``: not executed; ``OSError(-50150, …)`` (DAQmx ``PAL_SOFTWARE_FAULT``).
-- ``SLOW_REPLY``: executed, but returns ``delay_s`` clock seconds late.
+- ``SLOW_REPLY``: executed, but returns ``delay_s`` clock seconds late; when that is more than
+  ``timeout_s`` real seconds, the call gives up with ``TimeoutError`` after ``timeout_s`` (as a
+  DAQmx call whose completion comes after its timeout), the operation done all the same.
 """
 
 from __future__ import annotations
@@ -254,8 +256,8 @@ class SimulatedDaq:
         fault = self._begin()
         self._fail_fast(fault)
         self._check_idle(channel)
-        self._late(fault)
         self._set_ao(channel, value)
+        self._late(fault)
 
     def read_ai(self, channel: str, *, range_V: Range = DEFAULT_RANGE_V) -> float:
         self._channel(channel, _AI, "analog input")
@@ -279,7 +281,7 @@ class SimulatedDaq:
         self._channel(channel, _AI, "analog input")
         n, rate = _timing(n_samples, sample_rate_Hz)
         fault = self._begin()
-        self._fail_fast(fault)
+        self._fail_fast(fault, timed=True)
         t0 = self._reserve(channel)
         try:
             times = t0 + np.arange(n) / rate
@@ -294,7 +296,6 @@ class SimulatedDaq:
         self._channel(line, _LINE, "digital line")
         fault = self._begin()
         self._fail_fast(fault)
-        self._late(fault)
         state = bool(value)
         now = self.clock.now_s()
         with self._state:
@@ -303,6 +304,7 @@ class SimulatedDaq:
             callbacks = list(self._do_callbacks.get(line, ()))
         for callback in callbacks:
             callback(now, state)
+        self._late(fault)
 
     def read_di(self, line: str) -> bool:
         self._channel(line, _LINE, "digital line")
@@ -340,7 +342,7 @@ class SimulatedDaq:
         if not (np.all(np.isfinite(wave)) and wave.min() >= low and wave.max() <= high):
             raise ValueError(f"{ao_channel}: waveform outside the task range {low}..{high} V")
         fault = self._begin()
-        self._fail_fast(fault)
+        self._fail_fast(fault, timed=True)
         t0 = self._reserve("sweep")
         try:
             data = {
@@ -379,18 +381,25 @@ class SimulatedDaq:
             raise ConnectionError(f"{self.label} is lost (device not present)")
         return self._faults.take(now)
 
-    def _fail_fast(self, fault: Fault | None) -> None:
-        """The faults that stop a command before it runs."""
+    def _fail_fast(self, fault: Fault | None, *, timed: bool = False) -> None:
+        """The faults that stop a command before it runs (``PARTIAL`` too, unless the call is
+        hardware-timed: those stop half-way, in ``_run_for``)."""
         if fault is None:
             return
         if fault.kind is FaultKind.ERROR_REPLY:
             raise OSError(SOFTWARE_FAULT, f"{self.label}: DAQmx software fault (simulated)")
-        if fault.kind is FaultKind.NO_REPLY:
+        if fault.kind is FaultKind.NO_REPLY or (fault.kind is FaultKind.PARTIAL and not timed):
             self._wait_real(self.timeout_s)
             raise TimeoutError(f"{self.label}: no response within {self.timeout_s:g} s")
 
     def _late(self, fault: Fault | None) -> None:
         if fault is not None and fault.kind is FaultKind.SLOW_REPLY:
+            if self.clock.real_seconds(fault.delay_s) > self.timeout_s:
+                self._wait_real(self.timeout_s)
+                raise TimeoutError(
+                    f"{self.label}: no completion within {self.timeout_s:g} s "
+                    f"(it came {fault.delay_s:g} clock s late)"
+                )
             self._wait_clock(fault.delay_s)
 
     def _check_idle(self, channel: str) -> None:

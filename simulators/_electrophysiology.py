@@ -120,7 +120,10 @@ class PatchConfig:
         ):
             raise ValueError("patch break_in_pressure_kPa must be <= break_in_threshold_kPa < 0")
         if not (self.ra_drift_per_hour >= 0 and self.seal_loss_per_hour >= 0):
-            raise ValueError("patch event rates must be >= 0 per hour")
+            raise ValueError(
+                "patch event rates ra_drift_per_hour and seal_loss_per_hour must be >= 0 per "
+                f"hour, got {self.ra_drift_per_hour!r} and {self.seal_loss_per_hour!r}"
+            )
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:

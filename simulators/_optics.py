@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 from ._world import World
 
 __all__ = [
+    "CAMERA_FAULT_KINDS",
+    "CameraDisconnected",
     "CameraError",
     "CameraFault",
     "CameraTimeout",
@@ -79,13 +81,20 @@ class SimulatedFilterWheel:
         return self._world.shutter_open
 
 
+#: What a :class:`CameraFault` can do to a frame.
+CAMERA_FAULT_KINDS = ("error", "timeout", "dropped", "garbage", "partial", "disconnect")
+
+
 @dataclass
 class CameraFault:
     """Make the simulated camera fail after ``after_frames`` good frames.
 
     ``kind``: ``"error"`` (the camera reports an error), ``"timeout"`` (no frame arrives within
-    ``timeout_s`` real seconds), ``"dropped"`` (the frame is lost). ``count`` frames are
-    affected (``None``: every one from then on, a persistent fault).
+    ``timeout_s`` real seconds), ``"dropped"`` (the frame is lost), ``"garbage"`` (bytes that
+    are no image arrive instead of the frame), ``"partial"`` (only the first half of the
+    frame's rows arrives), ``"disconnect"`` (the camera's link is gone: :class:`
+    CameraDisconnected`). ``count`` frames (snap attempts) are affected (``None``: every one
+    from then on, a persistent fault).
     """
 
     after_frames: int
@@ -95,8 +104,10 @@ class CameraFault:
     message: str = "camera stopped delivering frames (simulated fault)"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("error", "timeout", "dropped"):
-            raise ValueError(f"kind must be one of error, timeout, dropped; got {self.kind!r}")
+        if self.kind not in CAMERA_FAULT_KINDS:
+            raise ValueError(
+                f"kind must be one of {', '.join(CAMERA_FAULT_KINDS)}; got {self.kind!r}"
+            )
 
 
 class CameraError(RuntimeError):
@@ -109,6 +120,10 @@ class CameraTimeout(CameraError, TimeoutError):
 
 class FrameDropped(CameraError):
     """A frame was lost between the sensor and the host."""
+
+
+class CameraDisconnected(CameraError, ConnectionError):
+    """The camera's link to the host is gone (cable, power, bus reset)."""
 
 
 class SimulatedCamera:
@@ -170,10 +185,17 @@ class SimulatedCamera:
             if fault.kind == "timeout":
                 time.sleep(fault.timeout_s)  # real seconds: a hung camera is a real wait
                 raise CameraTimeout(f"no frame within {fault.timeout_s:g} s (simulated fault)")
+            if fault.kind == "disconnect":
+                raise CameraDisconnected("camera link lost (simulated fault)")
+            if fault.kind == "error":
+                raise CameraError(fault.message)
+            self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
             if fault.kind == "dropped":
-                self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
                 raise FrameDropped("frame lost in transfer (simulated fault)")
-            raise CameraError(fault.message)
+            if fault.kind == "garbage":  # line noise: bytes that are no image
+                return np.frombuffer(bytes(range(256)) * 3, dtype=np.uint8).copy()
+            frame = self._world.render_frame(exposure_ms)  # "partial": the first rows only
+            return frame[: frame.shape[0] // 2].copy()
         for observer in self.observers:
             observer("exposing", self._frames_taken)
         frame = self._world.render_frame(exposure_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import event_model
@@ -15,10 +16,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture(scope="session")
+def _initialised_catalog_db(tmp_path_factory) -> Path:
+    """One freshly initialised, empty catalog database for the whole test session (Tiled
+    initialises a database in a subprocess, seconds each; an empty one is the same anywhere)."""
+    from ionrig.catalog import open_catalog
+
+    root = tmp_path_factory.mktemp("catalog-template")
+    open_catalog(root).close()
+    return root / "catalog" / "catalog.db"
+
+
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """An empty ionrig data directory, also set as ``$IONRIG_DATA``."""
+def data_dir(tmp_path, monkeypatch, _initialised_catalog_db) -> Path:
+    """An empty ionrig data directory (its empty catalog already initialised), also set as
+    ``$IONRIG_DATA``."""
     path = tmp_path / "ionrig-data"
+    (path / "catalog").mkdir(parents=True)
+    shutil.copyfile(_initialised_catalog_db, path / "catalog" / "catalog.db")
     monkeypatch.setenv("IONRIG_DATA", str(path))
     return path
 

@@ -168,6 +168,27 @@ class MicroManagerCamera:
             f"{self.bit_depth} bit)"
         )
 
+    def identify(self) -> str:
+        """The camera's model as the core knows it (read-only queries, nothing is set):
+        ``"<adapter library>/<device name>"``, plus the adapter's standard ``CameraName``
+        property when it has one, e.g. ``"HamamatsuHam/HamamatsuHam_DCAM: C13440-20C"``."""
+        core, label = self._core, self._label
+        with self._lock:
+            library = self._call(f"getDeviceLibrary({label!r})", core.getDeviceLibrary, label)
+            device = self._call(f"getDeviceName({label!r})", core.getDeviceName, label)
+            has_name = self._call(
+                f"hasProperty({label!r}, 'CameraName')", core.hasProperty, label, "CameraName"
+            )
+            camera_name = (
+                self._call(
+                    f"getProperty({label!r}, 'CameraName')", core.getProperty, label, "CameraName"
+                )
+                if has_name
+                else ""
+            )
+        model = f"{library}/{device}"
+        return f"{model}: {camera_name}" if camera_name else model
+
     # -- core calls -------------------------------------------------------------------------
     def _call(self, command: str, fn: Callable[..., T], *args: Any) -> T:
         """Call the core; any exception becomes a :class:`MicroManagerError` naming the call."""

@@ -120,3 +120,21 @@ def test_biphasic_refusals() -> None:
         fit_hill_biphasic(x, 1 / (1 + x))
     with pytest.raises(ValueError, match=r"hill must be two Hill coefficients > 0"):
         fit_hill_biphasic(np.geomspace(0.1, 100, 8), np.linspace(1, 0, 8), hill=(1.0, 0.0))
+
+
+def test_fixed_bottom_fit_has_three_parameters_and_recovers_the_ic50():
+    import numpy as np
+
+    from ionrig.analysis import fit_hill
+
+    x = np.array([0.0, 0.1, 0.3, 1.0, 3.0, 10.0])
+    y = 100.0 / (1.0 + x / 0.72) - 2.0  # a small constant offset below zero at full block
+    free = fit_hill(x, y)
+    fixed = fit_hill(x, y, bottom=-2.0)
+    assert fixed.bottom == -2.0 and fixed.ic50 == pytest.approx(0.72, rel=1e-6)
+    assert free.ic50 == pytest.approx(0.72, rel=1e-3)
+    assert fit_hill(x[:4], y[:4], bottom=-2.0).ic50 == pytest.approx(0.72, rel=1e-3)
+    with pytest.raises(ValueError, match=r">= 4 points at >= 3 distinct"):
+        fit_hill(x[:3], y[:3], bottom=0.0)
+    with pytest.raises(ValueError, match="bottom"):
+        fit_hill(x, y, bottom=float("nan"))

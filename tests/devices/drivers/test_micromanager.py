@@ -156,6 +156,24 @@ def test_sizes_bit_depth_and_readout_come_from_the_core(sim_camera):
     assert camera.camera_label == "Hamamatsu" and "64×48" in repr(camera)
 
 
+def test_identify_names_library_device_and_camera_name_without_changing_anything(
+    sim_camera, monkeypatch
+):
+    core = simulated_core(sim_camera, label="Hamamatsu")
+    camera = MicroManagerCamera(core, camera_label="Hamamatsu")
+    calls = []
+    for setter in ("setExposure", "setProperty", "setCameraDevice", "snapImage"):
+        monkeypatch.setattr(core, setter, lambda *a, _name=setter: calls.append(_name))
+    library = "ionrig.devices.drivers._micromanager"
+    assert camera.identify() == f"{library}/ionrig-SimulatedCamera: RecordingCamera"
+    assert calls == [] and sim_camera.exposures_ms == []  # read-only: nothing set, no frame
+    monkeypatch.setattr(core, "hasProperty", lambda label, name: False)
+    assert camera.identify() == f"{library}/ionrig-SimulatedCamera"  # no CameraName property
+    monkeypatch.setattr(core, "getDeviceName", lambda label: 1 / 0)
+    with pytest.raises(MicroManagerError, match=r"getDeviceName\('Hamamatsu'\)"):
+        camera.identify()
+
+
 def test_readout_defaults_when_the_camera_has_no_readout_property():
     camera = MicroManagerCamera(bare_core(ExposureCamera()))
     assert camera.readout_ms == 0.0  # DEFAULT_READOUT_MS

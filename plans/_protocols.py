@@ -1,0 +1,277 @@
+"""Voltage protocols in whole cell: a family of steps (with P/N leak subtraction) and ramps.
+
+Sweeps go to stream ``primary`` (``amplifier`` by reference, ``t_s``, and the sweep's command
+as numbers: ``command_level_mV`` — the step or ramp-start potential — and ``leak_pulse``, 1 for
+a P/N leak pulse). Read-outs per test sweep go to stream ``iv``. Parameters follow
+physiology-parameters.md §7 (whole cell) and §8.1 (ramps); P/N after Bezanilla & Armstrong
+(1977).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import numpy as np
+from bluesky.utils import MsgGenerator
+from numpy.typing import NDArray
+from ophyd_async.plan_stubs import ensure_connected
+
+from ionrig import analysis
+from ionrig.devices import ComputedReadout, Rig, step_protocol
+
+from ._patch import (
+    LEAK_FIT_MV,
+    _amplifier,
+    _emit,
+    _guarded,
+    _md,
+    _methods,
+    _staged,
+    check_ramp_leak,
+    ramp_command,
+)
+from ._validation import PlanParameterError, check_int, check_number
+
+__all__ = ["voltage_ramp", "voltage_steps"]
+
+
+def _check_levels(name: str, values: Any) -> list[float]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+        raise PlanParameterError(f"{name} must be a non-empty list of potentials (mV)")
+    if len(values) > 200:
+        raise PlanParameterError(f"{name} may hold at most 200 potentials, got {len(values)}")
+    return [
+        check_number(f"{name}[{i}]", v, minimum=-200, maximum=200, unit="mV")
+        for i, v in enumerate(values)
+    ]
+
+
+def _sweep_readout() -> ComputedReadout:
+    return ComputedReadout({"command_level_mV": "mV", "leak_pulse": "1"})
+
+
+def _record(
+    rig: Rig,
+    command: NDArray[np.float64],
+    rate_Hz: float,
+    sweep: ComputedReadout,
+    level: float,
+    leak_pulse: bool,
+) -> MsgGenerator[NDArray[np.float64]]:
+    """One sweep of ``command`` into ``primary``; returns its current (pA)."""
+    rig.amplifier.set_protocol(command, rate_Hz)
+    sweep.update({"command_level_mV": level, "leak_pulse": float(leak_pulse)})
+    yield from bps.trigger_and_read([rig.amplifier, rig.t_s, *sweep.signals], name="primary")
+    return np.asarray((yield from bps.rd(rig.amplifier.last_sweep_pA)), dtype=np.float64)
+
+
+def voltage_steps(
+    rig: Rig,
+    *,
+    holding_mV: float = -70.0,
+    steps_mV: Sequence[float] = (-100, -80, -60, -40, -20, 0, 20, 40, 60, 80),
+    step_ms: float = 100.0,
+    leak_p_over_n: float | None = None,
+    n_leak: int = 4,
+    sample_rate_Hz: float = 10_000.0,
+    md: Mapping[str, Any] | None = None,
+) -> MsgGenerator[str]:
+    """A family of steps from ``holding_mV`` to each of ``steps_mV`` for ``step_ms`` (each
+    sweep: a quarter of ``step_ms`` at holding, the step, a quarter at holding).
+
+    With ``leak_p_over_n`` (e.g. ``-0.25`` for P/−4) every test step is followed by ``n_leak``
+    pulses of ``leak_p_over_n`` × its amplitude from holding, and the stream ``iv`` gives the
+    leak-subtracted current (:func:`ionrig.analysis.leak_subtract`). Stream ``iv`` (one event
+    per step): ``t_s``, ``step_mV``, ``i_holding_pA`` (before the step), and relative to it
+    ``i_steady_pA`` (mean over the step's last quarter) and ``i_peak_pA`` (largest excursion
+    after the first 10 % of the step, past the capacitive transient). Returns the start uid.
+    """
+    holding_mV = check_number("holding_mV", holding_mV, minimum=-120, maximum=60, unit="mV")
+    levels = _check_levels("steps_mV", steps_mV)
+    step_ms = check_number("step_ms", step_ms, minimum=2.0, maximum=10_000.0, unit="ms")
+    sample_rate_Hz = check_number(
+        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
+    )
+    if leak_p_over_n is not None:
+        leak_p_over_n = check_number(
+            "leak_p_over_n", leak_p_over_n, minimum=-1.0, maximum=1.0, unit="(fraction)"
+        )
+        if leak_p_over_n == 0:
+            raise PlanParameterError("leak_p_over_n must be non-zero (e.g. -0.25 for P/-4)")
+    n_leak = check_int("n_leak", n_leak, minimum=1, maximum=32)
+    if step_ms * sample_rate_Hz / 1000.0 * 1.5 > 2_000_000:
+        raise PlanParameterError(
+            "step_ms × sample_rate_Hz is too long for one sweep (> 2 M samples)"
+        )
+    _amplifier(rig)
+    extra = _md(md)
+    args = {
+        "holding_mV": holding_mV,
+        "steps_mV": levels,
+        "step_ms": step_ms,
+        "leak_p_over_n": leak_p_over_n,
+        "n_leak": n_leak if leak_p_over_n is not None else 0,
+        "sample_rate_Hz": sample_rate_Hz,
+    }
+
+    def command_for(delta_mV: float) -> NDArray[np.float64]:
+        return step_protocol(
+            holding_mV=holding_mV, step_mV=delta_mV, step_ms=step_ms, sample_rate_Hz=sample_rate_Hz
+        )
+
+    def plan() -> MsgGenerator[str]:
+        methods = yield from _methods(rig, "voltage_steps", args, extra)
+        probe = command_for(0.0)
+        n_step = probe.size - 2 * ((probe.size - probe.size // 2) // 2)
+        quarter = (probe.size - n_step) // 2
+        methods["protocol"] = {
+            "sweep": "holding for a quarter of step_ms, the step, holding for a quarter",
+            "n_samples": int(probe.size),
+            "step_samples": [int(quarter), int(quarter + n_step)],
+            "leak": "P/N (Bezanilla & Armstrong 1977)" if leak_p_over_n is not None else None,
+        }
+        methods["hints"] = {"dimensions": [[["step_mV"], "iv"]]}
+        sweep = _sweep_readout()
+        iv = ComputedReadout(
+            {
+                "t_s": "s",
+                "step_mV": "mV",
+                "i_holding_pA": "pA",
+                "i_steady_pA": "pA",
+                "i_peak_pA": "pA",
+            }
+        )
+        yield from ensure_connected(*sweep.signals, *iv.signals)
+        rig.amplifier.set_protocol(probe, sample_rate_Hz)  # the file's sweep length, at stage
+
+        def body() -> MsgGenerator[None]:
+            yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
+            for level in levels:
+                t_s = yield from bps.rd(rig.t_s)
+                delta = level - holding_mV
+                current = yield from _record(
+                    rig, command_for(delta), sample_rate_Hz, sweep, level, False
+                )
+                if leak_p_over_n is not None:
+                    leaks = []
+                    for _ in range(n_leak):
+                        leaks.append(
+                            (
+                                yield from _record(
+                                    rig,
+                                    command_for(delta * leak_p_over_n),
+                                    sample_rate_Hz,
+                                    sweep,
+                                    holding_mV + delta * leak_p_over_n,
+                                    True,
+                                )
+                            )
+                        )
+                    current = analysis.leak_subtract(
+                        current, np.vstack(leaks), leak_p_over_n, baseline_samples=quarter
+                    )
+                holding_pA = float(current[:quarter].mean())
+                during = current[quarter : quarter + n_step] - holding_pA
+                settled = during[n_step // 10 :]
+                yield from _emit(
+                    iv,
+                    "iv",
+                    {
+                        "t_s": t_s,
+                        "step_mV": level,
+                        "i_holding_pA": holding_pA,
+                        "i_steady_pA": float(during[-max(1, n_step // 4) :].mean()),
+                        "i_peak_pA": float(settled[int(np.argmax(np.abs(settled)))]),
+                    },
+                )
+
+        return (yield from _guarded(rig, _staged(rig.amplifier, body()), methods))
+
+    return plan()
+
+
+def voltage_ramp(
+    rig: Rig,
+    *,
+    start_mV: float = -100.0,
+    stop_mV: float = 100.0,
+    duration_ms: float = 500.0,
+    holding_mV: float = 0.0,
+    n_sweeps: int = 1,
+    sample_rate_Hz: float = 10_000.0,
+    leak: str = "none",
+    leak_fit_mV: tuple[float, float] = LEAK_FIT_MV,
+    md: Mapping[str, Any] | None = None,
+) -> MsgGenerator[str]:
+    """``n_sweeps`` ramps ``start_mV`` → ``stop_mV`` over ``duration_ms`` from ``holding_mV``
+    (10 ms at holding before and after each). Stream ``iv`` (one event per ramp): ``t_s``,
+    ``reversal_mV`` (NaN if the current does not cross zero) and the current at −80/+80 mV
+    when the ramp spans them (``i_minus80_pA``, ``i_plus80_pA``), after the ``leak``
+    subtraction (``"none"`` or ``"linear"`` in ``leak_fit_mV``; see ``trpm7_ramps``).
+    Returns the start uid.
+    """
+    start_mV = check_number("start_mV", start_mV, minimum=-200, maximum=200, unit="mV")
+    stop_mV = check_number("stop_mV", stop_mV, minimum=-200, maximum=200, unit="mV")
+    if abs(stop_mV - start_mV) < 10:
+        raise PlanParameterError(
+            f"stop_mV must differ from start_mV by >= 10 mV, got {start_mV:g} → {stop_mV:g}"
+        )
+    duration_ms = check_number("duration_ms", duration_ms, minimum=5.0, maximum=10_000.0, unit="ms")
+    holding_mV = check_number("holding_mV", holding_mV, minimum=-120, maximum=120, unit="mV")
+    n_sweeps = check_int("n_sweeps", n_sweeps, minimum=1, maximum=10_000)
+    sample_rate_Hz = check_number(
+        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
+    )
+    if leak not in ("none", "linear"):
+        raise PlanParameterError(f"leak must be one of none, linear; got {leak!r}")
+    ramp_leak = check_ramp_leak(leak, leak_fit_mV, 1)
+    _amplifier(rig)
+    extra = _md(md)
+    command = ramp_command(
+        holding_mV=holding_mV,
+        start_mV=start_mV,
+        stop_mV=stop_mV,
+        ramp_ms=duration_ms,
+        sample_rate_Hz=sample_rate_Hz,
+    )
+    low, high = min(start_mV, stop_mV), max(start_mV, stop_mV)
+    at = tuple(v for v in (-80.0, 80.0) if low <= v <= high)
+    args = {
+        "start_mV": start_mV,
+        "stop_mV": stop_mV,
+        "duration_ms": duration_ms,
+        "holding_mV": holding_mV,
+        "n_sweeps": n_sweeps,
+        "sample_rate_Hz": sample_rate_Hz,
+        "leak": leak,
+        "leak_fit_mV": list(ramp_leak.fit_mV),
+    }
+    keys = {"t_s": "s", "reversal_mV": "mV"} | {
+        ("i_minus80_pA" if v < 0 else "i_plus80_pA"): "pA" for v in at
+    }
+
+    def plan() -> MsgGenerator[str]:
+        methods = yield from _methods(rig, "voltage_ramp", args, extra)
+        methods["protocol"] = {"n_samples": int(command.size), "hold_ms_before_and_after": 10.0}
+        sweep = _sweep_readout()
+        iv = ComputedReadout(keys)
+        yield from ensure_connected(*sweep.signals, *iv.signals)
+        rig.amplifier.set_protocol(command, sample_rate_Hz)  # the file's sweep length, at stage
+
+        def body() -> MsgGenerator[None]:
+            yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
+            for _ in range(n_sweeps):
+                t_s = yield from bps.rd(rig.t_s)
+                current = yield from _record(rig, command, sample_rate_Hz, sweep, start_mV, False)
+                corrected = ramp_leak.subtract(current, command)
+                curve = analysis.iv_from_ramp(corrected, command, at_mV=at or (start_mV,))
+                values = {"t_s": t_s, "reversal_mV": curve.reversal_mV}
+                for v, i in zip(at, curve.current_at_pA, strict=False):
+                    values["i_minus80_pA" if v < 0 else "i_plus80_pA"] = i
+                yield from _emit(iv, "iv", values)
+
+        return (yield from _guarded(rig, _staged(rig.amplifier, body()), methods))
+
+    return plan()
