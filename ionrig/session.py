@@ -66,10 +66,11 @@ class Session:
     def close(self) -> None:
         """Leave the rig safe (shutter closed, holding and pressure safe, flow stopped) and
         release the catalog."""
-        from bluesky.run_engine import call_in_bluesky_event_loop
+        import asyncio
 
         try:
-            call_in_bluesky_event_loop(self.rig.make_safe())
+            # the RunEngine's own loop (bluesky's global loop follows the newest RunEngine)
+            asyncio.run_coroutine_threadsafe(self.rig.make_safe(), self.RE.loop).result(60)
         finally:
             if self.catalog is not None:
                 self.catalog.close()
