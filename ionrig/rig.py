@@ -746,6 +746,11 @@ def load_rig(
     rig.solution_compositions = {
         name: _composition(entry) for name, entry in read_solutions().items()
     }
+    if a.pipette_solution is not None and a.pipette_solution not in rig.solution_compositions:
+        raise ConfigError(
+            f"amplifier.pipette_solution: {a.pipette_solution!r} is not in solutions.yaml "
+            f"(known: {', '.join(rig.solution_compositions)})"
+        )
     rig.pipette_solution = (
         config.world.patch.pipette_solution if world is not None else a.pipette_solution
     )

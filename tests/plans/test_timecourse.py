@@ -116,7 +116,7 @@ def test_given_rois_are_used_and_recorded(session):
         ),
         (
             {"n_pairs": 2, "background_roi": {"shape": "circle", "x_px": 3}},
-            r"background_roi: missing 'radius_px'",
+            r"background_roi: missing 'y_px'",
         ),
         ({"n_pairs": 2, "mode": "scan"}, r"mode must be one of step, fly; got 'scan'"),
         ({"n_pairs": 2, "mode": "fly"}, r"mode='fly' needs a rig with a hardware excitation"),
