@@ -92,6 +92,12 @@ def imaging_with_ramps(
         cm_pF = check_number(
             "cm_pF", cm_pF, minimum=0.0, maximum=1000.0, unit="pF", min_inclusive=False
         )
+    sweep_ms = ramp_ms + 20.0  # 10 ms at holding before and after the ramp
+    if sweep_ms >= 1000.0 * period_s:
+        raise PlanParameterError(
+            f"period_s must exceed the sweep ({sweep_ms:g} ms: ramp_ms + 2 × 10 ms at "
+            f"holding), got {period_s:g} s"
+        )
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     _amplifier(rig)
     extra = _md(md)

@@ -79,7 +79,7 @@ def voltage_steps(
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[str]:
     """A family of steps from ``holding_mV`` to each of ``steps_mV`` for ``step_ms`` (each
-    sweep: a quarter of ``step_ms`` at holding, the step, a quarter at holding).
+    sweep: half of ``step_ms`` at holding, the step, half of ``step_ms`` at holding).
 
     With ``leak_p_over_n`` (e.g. ``-0.25`` for P/−4) every test step is followed by ``n_leak``
     pulses of ``leak_p_over_n`` × its amplitude from holding, and the stream ``iv`` gives the
@@ -127,7 +127,7 @@ def voltage_steps(
         n_step = probe.size - 2 * ((probe.size - probe.size // 2) // 2)
         quarter = (probe.size - n_step) // 2
         methods["protocol"] = {
-            "sweep": "holding for a quarter of step_ms, the step, holding for a quarter",
+            "sweep": "holding for half of step_ms, the step, holding for half of step_ms",
             "n_samples": int(probe.size),
             "step_samples": [int(quarter), int(quarter + n_step)],
             "leak": "P/N (Bezanilla & Armstrong 1977)" if leak_p_over_n is not None else None,
