@@ -189,6 +189,11 @@ def serve_catalog(
         raise ValueError(
             f"host={host!r} exposes the catalog beyond this machine: give an api_key too"
         )
+    if api_key is not None and not (api_key.isascii() and api_key.isalnum()):
+        raise ValueError(
+            "api_key must be letters and digits only (Tiled's rule), e.g. "
+            '`python -c "import secrets; print(secrets.token_hex(32))"`'
+        )
     location = DataLocation.at(path)
     if _running_server(location) is not None:
         raise RuntimeError(f"a catalog server already owns {location.root}")

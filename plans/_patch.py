@@ -163,9 +163,10 @@ def _make_safe(rig: Rig) -> MsgGenerator[None]:
     if getattr(rig, "pressure", None) is not None:
         factories.append(lambda: _done(rig.pressure.make_safe()))
     tasks = yield from bps.wait_for(factories)
-    for task in tasks:
-        if task.exception() is not None:
-            raise task.exception()
+    errors = [task.exception() for task in tasks]  # every one retrieved, the first raised
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def _seal_test_MOhm(amplifier: PatchAmplifier, step_mV: float) -> MsgGenerator[float]:

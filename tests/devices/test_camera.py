@@ -156,3 +156,45 @@ def test_external_trigger_without_edges_times_out(RE, camera, camera_driver):
         RE(_fly(camera, 2, lambda: None))
     assert isinstance(failure.value.__cause__, CameraTimeout)
     assert time.monotonic() - wall < 5  # the camera's 0.2 s, not the 10 s index timeout
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("garbage", "BadFrame", r"expected a 48x64 integer image, got shape \(768,\) of uint8"),
+        ("partial", "BadFrame", r"got shape \(24, 64\)"),
+        ("disconnect", "CameraDisconnected", "camera link lost"),
+    ],
+)
+def test_garbage_partial_frames_and_a_lost_link_are_typed(
+    RE, docs, camera, camera_driver, tmp_path, kind, error, message
+):
+    from ionrig import devices, simulators
+
+    camera_driver.inject(CameraFault(after_frames=1, kind=kind))
+    with pytest.raises(FailedStatus, match=message) as failure:
+        RE(bp.count([camera], num=3), docs)
+    cause = failure.value.__cause__
+    assert isinstance(cause, getattr(devices, error, None) or getattr(simulators, error))
+    assert len(docs.of("event")) == 1
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:  # nothing of the bad frame was written
+        assert f["/entry/data/data"].shape[0] == 1
+
+
+def test_a_camera_on_a_retrying_port_retakes_a_bad_frame(RE, world, camera_driver, tmp_path):
+    from ionrig.devices import BlockingPort, RetryPolicy, transient_frame_error
+
+    policy = RetryPolicy(backoff_s=0.01, max_backoff_s=0.01, transient=transient_frame_error)
+    with init_devices():
+        camera = Camera(
+            camera_driver,
+            StaticPathProvider(UUIDFilenameProvider(), tmp_path),
+            now_s=world.clock.now_s,
+            port=BlockingPort("camera", retry=policy),
+        )
+    camera_driver.inject(CameraFault(after_frames=1, kind="partial", count=2))
+    assert RE(bp.count([camera], num=3)).exit_status == "success"
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        assert f["/entry/data/data"].shape == (3, 48, 64)

@@ -148,4 +148,5 @@ def test_a_two_hour_night_completes_in_minutes_with_flat_memory(tmp_path):
             raise
 
 
-pytestmark = pytest.mark.timeout(400)
+# Two to three minutes of wall time: run by .ci/run with the other slow tests (pytest -m slow).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]

@@ -101,7 +101,7 @@ def test_fault_kinds_are_checked_per_instrument():
     from ionrig.rig import read_rig_config
 
     with pytest.raises(ConfigError, match="kind for camera must be one of error, timeout"):
-        read_rig_config("sim", faults=[{"instrument": "camera", "kind": "garbage"}])
+        read_rig_config("sim", faults=[{"instrument": "camera", "kind": "slow_reply"}])
     with pytest.raises(ConfigError, match="faults can only be injected into a simulated rig"):
         read_rig_config("example-real", faults=[{"instrument": "daq", "kind": "disconnect"}])
 

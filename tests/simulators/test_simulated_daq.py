@@ -241,3 +241,21 @@ def test_slow_reply_delays_by_clock_time(daq, clock):
     t = clock.now_s()
     daq.read_ai(AI)
     assert clock.now_s() - t >= 2.0
+
+
+def test_a_reply_later_than_the_timeout_gives_up_after_the_timeout_but_the_write_is_done(daq):
+    daq.inject(Fault(FaultKind.SLOW_REPLY, delay_s=1000.0))  # 1 s real at x1000; timeout 0.05 s
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"no completion within 0\.05 s"):
+        daq.write_do(LINE, True)
+    assert 0.04 < time.monotonic() - start < 0.5
+    assert daq.do_state(LINE) is True  # executed; only the reply came too late
+
+
+def test_a_partial_fault_on_a_static_call_times_out_like_no_reply(daq):
+    daq.inject(Fault(FaultKind.PARTIAL))
+    with pytest.raises(TimeoutError, match="no response within"):
+        daq.write_do(LINE, True)
+    assert daq.do_state(LINE) is False
+    daq.write_do(LINE, True)  # the next call works
+    assert daq.do_state(LINE) is True
