@@ -2,7 +2,7 @@
 
 from ._amplifier import AmplifierDriver, PatchAmplifier, step_protocol
 from ._analog import PressureController, PressureDriver, TemperatureController, TemperatureDriver
-from ._camera import BadFrame, Camera, CameraDriver, transient_frame_error
+from ._camera import AfterExposure, BadFrame, Camera, CameraDriver, transient_frame_error
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._perfusion import (
     AnalogPumpFlow,
@@ -14,13 +14,14 @@ from ._perfusion import (
     ValveDriver,
 )
 from ._port import BlockingPort, RetryPolicy, transient_io_error
-from ._readouts import ComputedReadout
+from ._readouts import ComputedReadout, ReadingSnapshot
 from ._rig import ROLES, ClockReadable, Rig
 from ._sequencer import ExcitationSequence, ExcitationSequencer, RingBufferDriver
 from ._soft_roles import SoftAmplifier, SoftPerfusion
 
 __all__ = [
     "ROLES",
+    "AfterExposure",
     "AmplifierDriver",
     "AnalogPumpFlow",
     "BadFrame",
@@ -40,6 +41,7 @@ __all__ = [
     "Perfusion",
     "PressureController",
     "PressureDriver",
+    "ReadingSnapshot",
     "RetryPolicy",
     "Rig",
     "RingBufferDriver",

@@ -7,14 +7,18 @@ plans computing live ratios.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from ophyd_async.core import (
+    DEFAULT_TIMEOUT,
+    AsyncStatus,
     DetectorTriggerLogic,
+    DeviceMock,
     PathProvider,
     SignalDict,
     TriggerInfo,
@@ -36,6 +40,7 @@ __all__ = [
     "FRAMES_DATASET",
     "ROI_SUMS_DATASET",
     "T_S_DATASET",
+    "AfterExposure",
     "BadFrame",
     "Camera",
     "CameraDriver",
@@ -114,6 +119,12 @@ class _ExposureTriggerLogic(DetectorTriggerLogic):
         self._camera._recording.count = max(1, num)
         self._camera._exposure_now_ms = await self._camera.exposure_ms.get_value()
         self._camera._external_trigger = external
+        driver = self._camera._driver
+        if hasattr(driver, "start_sequence"):  # a burst runs on the camera's own clock
+            sequence = num > 1 and not external
+            await self._camera._port.call(
+                driver.start_sequence if sequence else driver.stop_sequence
+            )
 
     async def default_trigger_info(self) -> TriggerInfo:
         return TriggerInfo()
@@ -145,12 +156,15 @@ class Camera(RecordingDetector):
         self._port = port or BlockingPort(name or "camera")
         self._now_s = now_s
         self._file: RecordFile | None = None
+        self._frames_written = 0  # the value of frames_written
         self._exposure_now_ms = exposure_ms
         self._external_trigger = False
         self.trigger_timeout_s = trigger_timeout_s
         self._roi_names: list[str] = []
         self._roi_masks = np.zeros((0, driver.height_px, driver.width_px), bool)
-        self._roi_pixels: list[NDArray[np.intp]] = []  # flat pixel indices per ROI
+        # flat pixel indices of every ROI, one after the other; where each ROI's start
+        self._roi_pixels = np.zeros(0, np.intp)
+        self._roi_starts = np.zeros(0, np.intp)
         self.exposure_ms = soft_signal_rw(float, exposure_ms, units="ms")
         self.roi_names, self._set_roi_names = soft_signal_r_and_setter(str, "[]")
         self.frames_written, self._set_frames_written = soft_signal_r_and_setter(int, 0)
@@ -164,6 +178,10 @@ class Camera(RecordingDetector):
         self.preview_frame, _ = soft_signal_r_and_setter(
             np.ndarray, np.zeros((0, 0), np.uint16), units="ADU", getter=self._snap_preview
         )
+        # the end of a triggered frame's exposure, for drivers that announce it (observers)
+        self._exposure_over = asyncio.Event()
+        self._trigger_status: AsyncStatus | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._recording = RecordingAcquireLogic(self._port, self._acquire_one, self._on_frame)
         self.add_detector_logics(
             _ExposureTriggerLogic(self),
@@ -183,6 +201,75 @@ class Camera(RecordingDetector):
     def height_px(self) -> int:
         return self._driver.height_px
 
+    async def connect(
+        self,
+        mock: bool | DeviceMock = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        force_reconnect: bool = False,
+    ) -> None:
+        """Connect; with real (or simulated) hardware, listen to the driver's notifications
+        (the end of each exposure), where it has any."""
+        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
+        if mock:
+            return
+        observers = getattr(self._driver, "observers", None)
+        if isinstance(observers, list) and self._on_driver_event not in observers:
+            observers.append(self._on_driver_event)
+
+    # -- triggered frames: when the light is no longer needed ----------------------------------
+    def trigger(self) -> AsyncStatus:
+        """Take one frame (as the detector's ``trigger``); :meth:`exposure_ended` tells when
+        its exposure is over."""
+        self._loop = asyncio.get_running_loop()
+        self._exposure_over.clear()
+        self._trigger_status = super().trigger()
+        return self._trigger_status
+
+    async def exposure_ended(self) -> None:
+        """Return when the exposure of the frame being triggered is over: the excitation may
+        change while the sensor reads out. With a driver that does not announce the end of
+        its exposures: when the frame is in. Never raises (a failed frame fails its trigger)."""
+        status = self._trigger_status
+        if status is None:
+            return
+
+        exposure_over = asyncio.ensure_future(self._exposure_over.wait())
+        try:  # the frame's own task is only watched here, never cancelled
+            await asyncio.wait({exposure_over, status.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exposure_over.cancel()
+
+    async def pause(self) -> None:
+        """bluesky pauses (or suspends) and will replay the plan from its last checkpoint,
+        which takes again a frame triggered whose event was not saved. Let that frame end,
+        then forget it: the file and ``frames_written`` go back to the frames the run's
+        StreamDatum documents reference. Only for triggered single frames: a burst (fly) is
+        collected as it goes and never replayed."""
+        status = self._trigger_status
+        if status is None or self._recording.count != 1 or self._file is None:
+            return
+        if not status.done:
+            await asyncio.wait({status.task}, timeout=self.trigger_timeout_s + 60.0)
+        providers = getattr(self._prepare_ctx, "streamable_data_providers", None) or []
+        referenced = {getattr(p, "last_emitted", None) for p in providers}
+        if len(referenced) != 1 or None in referenced:
+            return
+        (n_referenced,) = referenced
+        file = self._file
+        if file.records_written > n_referenced:
+            await self._port.call(file.discard_after, n_referenced)
+            self._frames_written = file.records_written
+            self._set_frames_written(self._frames_written)
+
+    def resume(self) -> None:
+        """Nothing to do: the replay triggers the frame again."""
+
+    def _on_driver_event(self, what: str, value: object) -> None:
+        """A driver's notification, in the port's thread: ``("exposure_end", frame index)``."""
+        loop = self._loop
+        if what == "exposure_end" and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._exposure_over.set)
+
     # -- the record: frame, start time, ROI sums ----------------------------------------------
     def _fields(self) -> list[RecordField]:
         h, w = self._driver.height_px, self._driver.width_px
@@ -198,6 +285,7 @@ class Camera(RecordingDetector):
     def _on_open(self, file: RecordFile | None) -> None:
         self._file = file
         if file is not None:
+            self._frames_written = 0
             self._set_frames_written(0)
 
     def _acquire_one(self) -> tuple[NDArray[np.float64], float]:
@@ -214,6 +302,8 @@ class Camera(RecordingDetector):
         else:
             t_s = self._now_s()
             frame = self._driver.snap(self._exposure_now_ms)
+            # drivers that know when the exposure began (a free-running sequence) say so
+            t_s = getattr(self._driver, "last_exposure_start_s", t_s)
         frame = self._checked(frame)
         sums = self._roi_sums(frame)
         self._file.append([frame, t_s, sums] if self._roi_names else [frame, t_s])
@@ -237,16 +327,22 @@ class Camera(RecordingDetector):
         sums, t_s = record
         self._set_frame_t_s(t_s)
         self._set_roi_sums(sums)
-        if self._file is not None:
-            self._set_frames_written(self._file.records_written)
+        # only when it moves: each update wakes every watcher of the acquisition's progress
+        if self._file is not None and self._file.records_written != self._frames_written:
+            self._frames_written = self._file.records_written
+            self._set_frames_written(self._frames_written)
 
     def _roi_sums(self, frame: NDArray[np.uint16]) -> NDArray[np.float64]:
         if not self._roi_names:
             return np.zeros(0)
-        # Sum only each ROI's pixels (exact in float64): a dense mask product would convert
-        # every mask to float for every frame (11 ms per 512x512 frame with six ROIs).
-        flat = frame.reshape(-1)
-        return np.array([flat[pixels].sum(dtype=np.float64) for pixels in self._roi_pixels])
+        # Gather every ROI's pixels at once and add each ROI's run: a dense mask product
+        # would convert every mask to float for every frame (11 ms per 512x512 frame with six
+        # ROIs). Integer frames add up exactly in int64, and their sums (below 2^53 on any
+        # sensor) are the float64 sums of the same pixels.
+        values = frame.reshape(-1).take(self._roi_pixels)
+        exact = values.dtype.kind in "ui" and values.dtype.itemsize <= 4
+        sums = np.add.reduceat(values, self._roi_starts, dtype=np.int64 if exact else np.float64)
+        return sums.astype(np.float64)
 
     # -- outside runs -------------------------------------------------------------------------
     async def _snap_preview(self) -> NDArray[np.uint16]:
@@ -273,8 +369,33 @@ class Camera(RecordingDetector):
             if masks
             else np.zeros((0, *shape), bool)
         )
-        self._roi_pixels = [np.flatnonzero(mask) for mask in self._roi_masks]
+        pixels = [np.flatnonzero(mask) for mask in self._roi_masks]
+        self._roi_pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.intp)
+        self._roi_starts = np.cumsum([0] + [p.size for p in pixels[:-1]], dtype=np.intp)
 
     @property
     def roi_masks(self) -> dict[str, NDArray[np.bool_]]:
         return dict(zip(self._roi_names, self._roi_masks, strict=True))
+
+
+class AfterExposure:
+    """A movable that sets ``target`` as soon as ``camera``'s current exposure is over (see
+    :meth:`Camera.exposure_ended`): e.g. the filter wheel heading for the next filter while
+    the sensor reads out. ``set`` is called after the camera's ``trigger``; its status is done
+    when ``target`` is."""
+
+    def __init__(self, camera: Camera, target: Any) -> None:
+        self._camera = camera
+        self.target = target
+        self.parent = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.target.name}-after_exposure"
+
+    def set(self, value: Any) -> AsyncStatus:
+        async def move() -> None:
+            await self._camera.exposure_ended()
+            await self.target.set(value)
+
+        return AsyncStatus(move())

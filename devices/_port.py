@@ -125,32 +125,40 @@ class BlockingPort:
                 try:
                     return await asyncio.to_thread(fn, *args, **kwargs)
                 except Exception as error:
-                    policy = self.retry
-                    if policy is None or not policy.transient(error):
-                        raise
-                    what = getattr(fn, "__name__", type(fn).__name__)
-                    if attempt >= policy.attempts:
-                        self.gave_up += 1
-                        logger.error(
-                            "%s: %s failed %d times, giving up: %s: %s",
-                            self.name,
-                            what,
-                            attempt,
-                            type(error).__name__,
-                            error,
-                        )
-                        raise
-                    delay_s = policy.delay_s(attempt)
-                    self.retries += 1
-                    logger.warning(
-                        "%s: %s failed (%s: %s); retry %d of %d in %.2f s",
-                        self.name,
-                        what,
-                        type(error).__name__,
-                        error,
-                        attempt,
-                        policy.attempts - 1,
-                        delay_s,
-                    )
+                    delay_s = self.backoff_s(fn, error, attempt)
                     attempt += 1
                     await asyncio.sleep(delay_s)
+
+    def backoff_s(self, fn: Callable[..., Any], error: Exception, attempt: int) -> float:
+        """After attempt number ``attempt`` of ``fn`` failed with ``error``: the wait before
+        the next attempt (s; counted in ``retries`` and logged), or ``error`` raised again
+        when the retry policy does not cover it or its attempts are spent (counted in
+        ``gave_up`` and logged). Call it from the ``except`` block of the failed attempt."""
+        policy = self.retry
+        if policy is None or not policy.transient(error):
+            raise error
+        what = getattr(fn, "__name__", type(fn).__name__)
+        if attempt >= policy.attempts:
+            self.gave_up += 1
+            logger.error(
+                "%s: %s failed %d times, giving up: %s: %s",
+                self.name,
+                what,
+                attempt,
+                type(error).__name__,
+                error,
+            )
+            raise error
+        delay_s = policy.delay_s(attempt)
+        self.retries += 1
+        logger.warning(
+            "%s: %s failed (%s: %s); retry %d of %d in %.2f s",
+            self.name,
+            what,
+            type(error).__name__,
+            error,
+            attempt,
+            policy.attempts - 1,
+            delay_s,
+        )
+        return delay_s

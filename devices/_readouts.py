@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
+from bluesky.protocols import Reading
+from event_model import DataKey
 from ophyd_async.core import SignalR, soft_signal_r_and_setter
 
-__all__ = ["ComputedReadout"]
+__all__ = ["ComputedReadout", "ReadingSnapshot"]
 
 
 class ComputedReadout:
@@ -15,13 +18,16 @@ class ComputedReadout:
 
     The keys are the data keys exactly (no device prefix), e.g. ``t_s``, ``ratio_cell1``. Connect
     the signals inside the plan (``ophyd_async.plan_stubs.ensure_connected(*readout.signals)``),
-    then per event: ``readout.update(...)``, ``bps.create(stream)``, ``bps.read`` each and
-    ``bps.save``.
+    then per event: ``readout.update(...)``, ``bps.create(stream)``, ``bps.read(readout)`` and
+    ``bps.save``. The readout is itself a bluesky ``Readable`` (every key in one read: one
+    message per event, however many ROIs), named ``name`` in the descriptor's object keys.
     """
 
-    def __init__(self, units_by_key: Mapping[str, str]) -> None:
+    def __init__(self, units_by_key: Mapping[str, str], *, name: str = "computed") -> None:
         if not units_by_key:
             raise ValueError("a readout needs at least one key")
+        self.name = name
+        self.parent = None
         self._signals: dict[str, SignalR[float]] = {}
         self._setters = {}
         for key, units in units_by_key.items():
@@ -45,3 +51,51 @@ class ComputedReadout:
             raise KeyError(f"readout update: missing {sorted(missing)}, unknown {sorted(unknown)}")
         for key, value in values.items():
             self._setters[key](float(value))
+
+    async def read(self) -> dict[str, Reading]:
+        """Every key's reading (the signals' own readings, merged)."""
+        readings: dict[str, Reading] = {}
+        for signal in self._signals.values():
+            readings.update(await signal.read())
+        return readings
+
+    async def describe(self) -> dict[str, DataKey]:
+        """Every key's data key (units included), as the signals describe themselves."""
+        keys: dict[str, DataKey] = {}
+        for signal in self._signals.values():
+            keys.update(await signal.describe())
+        return keys
+
+
+class ReadingSnapshot:
+    """Stands in for ``device`` in an event with a reading taken earlier (``hold``): e.g. the
+    filter wheel as it was during an exposure, recorded after the wheel has started for the
+    next filter. Same name, data keys and configuration as ``device``; one snapshot object per
+    stream, so bluesky sees the same object read in every event."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+        self.parent = None
+        self._reading: dict[str, Reading] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.device.name
+
+    def hold(self, reading: Mapping[str, Reading]) -> None:
+        """Keep ``reading`` (as ``device.read()`` gave it) for the next :meth:`read`."""
+        self._reading = dict(reading)
+
+    async def read(self) -> dict[str, Reading]:
+        if self._reading is None:
+            raise RuntimeError(f"{self.name}: no reading held; call hold() first")
+        return dict(self._reading)
+
+    async def describe(self) -> dict[str, DataKey]:
+        return await self.device.describe()
+
+    async def read_configuration(self) -> dict[str, Reading]:
+        return await self.device.read_configuration()
+
+    async def describe_configuration(self) -> dict[str, DataKey]:
+        return await self.device.describe_configuration()

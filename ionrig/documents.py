@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
+import threading
 import time
 import uuid
 from collections import Counter
@@ -157,18 +159,32 @@ class _FlushingRunWriter(_RunWriter):
             self._write_external_data(stream_datum)
 
 
+_CLOSE = object()  # a CatalogWriter's thread ends when it gets this
+_DUE = object()  # ... and flushes its batched rows when this is what the timeout gives
+
+
 class CatalogWriter:
-    """Writes runs into a Tiled catalog in batches of ``batch_size`` rows, or every
-    ``flush_period_s`` seconds (whichever comes first), so live readers see recent events."""
+    """Writes runs into a Tiled catalog from its own thread, in batches of ``batch_size`` rows
+    or every ``flush_period_s`` seconds (whichever comes first), so live readers see recent
+    events.
+
+    The RunEngine's loop only hands each document over (a queue put): a request to the Tiled
+    server (a flush takes ~0.1 s) never stalls the loop, and so never the rig's timing. A
+    ``stop`` document waits until everything before it is written, so a run is complete in the
+    catalog when the RunEngine returns; the thread lives while runs are open. A write that
+    fails is logged and raised with the next document the RunEngine hands over (the run
+    fails; its journal has every document).
+    """
 
     def __init__(self, client, *, batch_size: int = 200, flush_period_s: float = 2.0) -> None:
         self.client = client.include_data_sources()
         self.batch_size = batch_size
         self.flush_period_s = flush_period_s
         self._writers: list[_FlushingRunWriter] = []
-        self._last_flush = time.monotonic()
-        self._timer = None
         self._router = RunRouter([self._factory])
+        self._documents: queue.Queue[Any] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None  # runs while a run is open
 
     def _factory(self, name: str, start_doc: dict):
         writer = _FlushingRunWriter(self.client, batch_size=self.batch_size)
@@ -176,31 +192,11 @@ class CatalogWriter:
         return [writer], []
 
     def flush(self) -> None:
+        """Write every batched row now (from the writer's thread)."""
         for writer in self._writers:
             writer.flush()
-        self._last_flush = time.monotonic()
 
-    def _schedule_flush(self) -> None:
-        """Flush later from the event loop running the callbacks (none when replaying)."""
-        import asyncio
-
-        if self._timer is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-
-        def fire() -> None:
-            self._timer = None
-            try:
-                self.flush()
-            except Exception:
-                logger.exception("timed flush to the catalog failed; the journal has the data")
-
-        self._timer = loop.call_later(self.flush_period_s, fire)
-
-    def __call__(self, name: str, doc: dict) -> None:
+    def _write(self, name: str, doc: dict) -> None:
         self._router(name, doc)
         if name == "stop":
             self._writers = [
@@ -208,14 +204,61 @@ class CatalogWriter:
                 for w in self._writers
                 if w.root_node is not None and w.root_node.item["id"] != doc["run_start"]
             ]
-            if not self._writers and self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        elif name in ("event", "event_page", "stream_datum"):
-            if time.monotonic() - self._last_flush >= self.flush_period_s:
-                self.flush()
-            else:
-                self._schedule_flush()
+
+    def _work(self) -> None:
+        """The writer thread: documents in order; rows batched by a run writer are flushed
+        at most ``flush_period_s`` after the first of them arrived."""
+        flush_at_s: float | None = None  # when the batched rows are due
+        while True:
+            try:
+                if flush_at_s is None:
+                    item = self._documents.get()
+                else:
+                    item = self._documents.get(timeout=max(0.0, flush_at_s - time.monotonic()))
+            except queue.Empty:
+                item = _DUE
+            try:
+                if item is _CLOSE:
+                    self.flush()
+                    return
+                if item is not _DUE:
+                    name, doc = item
+                    self._write(name, doc)
+                    if flush_at_s is None and name in ("event", "event_page", "stream_datum"):
+                        flush_at_s = time.monotonic() + self.flush_period_s
+                if flush_at_s is not None and time.monotonic() >= flush_at_s:
+                    self.flush()
+                    flush_at_s = None
+            except Exception as error:
+                logger.exception("writing to the catalog failed; the journal has the data")
+                self._error = error
+            finally:
+                if item is not _DUE:
+                    self._documents.task_done()
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self._raise_pending_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="catalog-writer", daemon=True)
+            self._thread.start()
+        self._documents.put((name, doc))
+        if name == "stop":
+            self._documents.join()  # the run is complete in the catalog on return
+            if not self._writers:  # no run open: the thread ends until the next one
+                self.close()
+            self._raise_pending_error()
+
+    def close(self) -> None:
+        """Write what is queued, then end the writer's thread (a new run starts another)."""
+        if self._thread is not None:
+            self._documents.put(_CLOSE)
+            self._thread.join()
+            self._thread = None
 
 
 def make_pipeline(catalog, journal_dir: Path) -> list[Callback]:

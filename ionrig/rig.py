@@ -509,7 +509,9 @@ def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq
     instruments["camera"] = SimulatedCamera(world)
     if wheel.driver == "dg4":  # the camera's exposing output pulses the DG-4's trigger input
         instruments["camera"].observers.append(
-            lambda what, value, dg4=instruments["filter_wheel"]: dg4.trigger()
+            lambda what, value, dg4=instruments["filter_wheel"]: (
+                dg4.trigger() if what == "exposing" else None
+            )
         )
     a = config.amplifier
     instruments["amplifier_front_panel"] = wire_axopatch(

@@ -49,9 +49,19 @@ def make_run_engine(
     """
     location = location or (catalog.location if catalog is not None else DataLocation.at())
     RE = RunEngine(md={"ionrig_version": ionrig.__version__}, call_returns_result=True)
-    for callback in make_pipeline(catalog, location.journal_dir):
+    pipeline = make_pipeline(catalog, location.journal_dir)
+    for callback in pipeline:
         RE.subscribe(callback)
+    RE.ionrig_pipeline = pipeline  # closed by close_pipeline (the catalog writer's thread)
     return RE
+
+
+def close_pipeline(RE: RunEngine) -> None:
+    """Let the document pipeline of ``make_run_engine`` finish writing, and end its thread."""
+    for callback in getattr(RE, "ionrig_pipeline", ()):
+        close = getattr(callback, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass
@@ -72,6 +82,7 @@ class Session:
             # the RunEngine's own loop (bluesky's global loop follows the newest RunEngine)
             asyncio.run_coroutine_threadsafe(self.rig.make_safe(), self.RE.loop).result(60)
         finally:
+            close_pipeline(self.RE)
             if self.catalog is not None:
                 self.catalog.close()
 

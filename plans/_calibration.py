@@ -206,7 +206,7 @@ def calibrate_in_situ(
     outcome: dict[str, Any] = {}
 
     def plan() -> MsgGenerator[str]:
-        imaging = yield from open_imaging(request, rig)
+        imaging = yield from open_imaging(request, rig, keep_pairs=None)
         names = imaging.names
         per_cell = {f"{what}_{n}": "1" for n in names for what in ("r_min", "r_max", "beta")}
         result = ComputedReadout(
@@ -316,8 +316,7 @@ def calibrate_in_situ(
                 values[f"beta_{n}"] = cell.beta
             result.update(values)
             yield from bps.create("calibration")
-            for signal in result.signals:
-                yield from bps.read(signal)
+            yield from bps.read(result)
             yield from bps.save()
             outcome["calibration"] = calibration
 

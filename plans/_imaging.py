@@ -8,18 +8,19 @@ two ``primary`` events (one per frame) and one ``ratio`` event; docs/data-model.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import numpy as np
-from bluesky.utils import MsgGenerator
+from bluesky.utils import Msg, MsgGenerator, short_uid
 from numpy.typing import NDArray
 from ophyd_async.plan_stubs import ensure_connected
 
 from ionrig import analysis
-from ionrig.devices import ComputedReadout, Rig
+from ionrig.devices import AfterExposure, ComputedReadout, ReadingSnapshot, Rig
 
 from ._validation import PlanParameterError, check_name, check_number
 
@@ -40,6 +41,12 @@ __all__ = [
 #: Name of the background ROI in start documents and in the camera's ROI sums.
 BACKGROUND_ROI = "background"
 EXCITATION_NM = (340, 380)
+#: The status group of a filter change started during a readout (see ``take_pair``).
+WHEEL_GROUP = "ionrig_wheel_next_filter"
+#: How many of the latest pairs' values :attr:`Imaging.pairs` keeps by default (a long run
+#: must not grow with its pairs; a plan that needs all of them opens its imaging with
+#: ``keep_pairs=None``).
+RECENT_PAIRS = 100
 
 
 def _parse_rois(
@@ -144,6 +151,24 @@ def set_calibration(rig: Rig, values: Mapping[str, Any]) -> None:
     rig.in_situ_calibration = dict(values)
 
 
+class Interruptions:
+    """Counts the RunEngine's pauses and suspensions (bluesky calls ``pause()`` on every
+    object its messages named): :func:`take_pair` names it at the start of each pair and
+    retakes a pair that an interruption fell into."""
+
+    name = "imaging_interruptions"
+    parent = None
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def pause(self) -> None:
+        self.count += 1
+
+    def resume(self) -> None:
+        pass
+
+
 @dataclass
 class Imaging:
     """Fixed ROIs and the live-ratio readout of one imaging run."""
@@ -154,8 +179,20 @@ class Imaging:
     background: analysis.Roi
     n_px: NDArray[np.float64]
     readout: ComputedReadout
-    #: Every ``ratio`` event's values, in order (one small dict per pair).
-    pairs: list[dict[str, float]] = field(default_factory=list)
+    #: The latest ``ratio`` events' values, in order (one small dict per pair; all of them
+    #: when opened with ``keep_pairs=None``).
+    pairs: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=RECENT_PAIRS))
+    interruptions: Interruptions = field(default_factory=Interruptions)
+    #: The filter the wheel was sent to during the last readout (group ``WHEEL_GROUP``) and
+    #: the interruption count then; ``None`` when no move is under way.
+    wheel_moving: tuple[str, int] | None = None
+    #: The interruption count when take_pair last opened the shutter (``None``: closed
+    #: since); back-to-back pairs open it once, and again after any pause or suspension.
+    shutter_opened: int | None = None
+    #: Moves the wheel when the camera's exposure is over (made at the first frame).
+    wheel_after_exposure: AfterExposure | None = None
+    #: The wheel's reading during the latest exposure, recorded in its ``primary`` event.
+    wheel_snapshot: ReadingSnapshot | None = None
 
     @property
     def names(self) -> list[str]:
@@ -180,9 +217,12 @@ class Imaging:
         }
 
 
-def open_imaging(request: ImagingRequest, rig: Rig) -> MsgGenerator[Imaging]:
+def open_imaging(
+    request: ImagingRequest, rig: Rig, *, keep_pairs: int | None = RECENT_PAIRS
+) -> MsgGenerator[Imaging]:
     """Before the run: fix the ROIs (given, or detected on a 380-nm preview frame with the
-    shutter opened only for it), set them on the camera, connect the ratio readout."""
+    shutter opened only for it), set them on the camera, connect the ratio readout.
+    :attr:`Imaging.pairs` keeps the latest ``keep_pairs`` pairs (``None``: all)."""
     camera, wheel, shutter = rig.camera, rig.filter_wheel, rig.filter_wheel.shutter
     cells = request.cell_rois
     background = request.background_roi
@@ -214,7 +254,7 @@ def open_imaging(request: ImagingRequest, rig: Rig) -> MsgGenerator[Imaging]:
         | {f"f380_{n}": "ADU/px/ms" for n in names}
     )
     yield from ensure_connected(*readout.signals)
-    return Imaging(rig, request, cells, background, n_px, readout)
+    return Imaging(rig, request, cells, background, n_px, readout, deque(maxlen=keep_pairs))
 
 
 def pair_values(
@@ -248,29 +288,96 @@ def emit_pair(imaging: Imaging, values: Mapping[str, float]) -> MsgGenerator[Non
     """One ``ratio`` event from a pair's values."""
     imaging.readout.update(values)
     yield from bps.create("ratio")
-    for signal in imaging.readout.signals:
-        yield from bps.read(signal)
+    yield from bps.read(imaging.readout)
     yield from bps.save()
     imaging.pairs.append(dict(values))
 
 
+def _wheel_to(imaging: Imaging, filter_name: str) -> MsgGenerator[None]:
+    """Have the wheel at ``filter_name`` (plan stub): wait for the move :func:`_frame` started
+    during the previous readout, or move now."""
+    moving = imaging.wheel_moving
+    imaging.wheel_moving = None
+    if moving is not None and moving == (filter_name, imaging.interruptions.count):
+        yield from bps.wait(group=WHEEL_GROUP)
+    else:  # nothing under way to this filter, or an interruption came since: move now
+        yield from bps.mv(imaging.rig.filter_wheel, filter_name)
+
+
+def _frame(
+    imaging: Imaging, filter_name: str, next_filter: str | None, extra: Sequence[Any]
+) -> MsgGenerator[float]:
+    """One ``primary`` event: the camera's frame, the wheel as it was during the exposure,
+    ``t_s`` and ``extra``. As soon as the exposure is over the wheel starts for
+    ``next_filter`` (:class:`~ionrig.devices.AfterExposure`), so the filter change runs
+    during the camera's readout and the event's writing. Returns the rig time just before
+    the trigger."""
+    rig = imaging.rig
+    camera, wheel = rig.camera, rig.filter_wheel
+    if imaging.wheel_snapshot is None:
+        imaging.wheel_snapshot = ReadingSnapshot(wheel)
+    yield from _wheel_to(imaging, filter_name)
+    imaging.wheel_snapshot.hold((yield from bps.read(wheel)))  # no event open: a reading only
+    started_s = yield from bps.rd(rig.t_s)
+    group = short_uid("frame")
+    yield from bps.trigger(camera, group=group)
+    if next_filter is not None and next_filter != filter_name:
+        if imaging.wheel_after_exposure is None:
+            imaging.wheel_after_exposure = AfterExposure(camera, wheel)
+        yield from bps.abs_set(imaging.wheel_after_exposure, next_filter, group=WHEEL_GROUP)
+        imaging.wheel_moving = (next_filter, imaging.interruptions.count)
+    yield from bps.wait(group=group)
+    yield from bps.create("primary")
+    for readable in (camera, imaging.wheel_snapshot, rig.t_s, *extra):
+        yield from bps.read(readable)
+    yield from bps.save()
+    return float(started_s)
+
+
 def take_pair(
-    imaging: Imaging, *, close_shutter: bool = True, extra: Sequence[Any] = ()
+    imaging: Imaging,
+    *,
+    close_shutter: bool = True,
+    extra: Sequence[Any] = (),
+    next_pair: bool = True,
 ) -> MsgGenerator[dict[str, float]]:
     """One 340/380 pair in step mode (plan stub, inside an open run with the camera staged and
     prepared): the shutter opens, the wheel goes to each filter and a ``primary`` event reads
     the camera, the wheel, ``t_s`` (and ``extra`` readables); then a ``ratio`` event. The
-    shutter closes after the pair unless ``close_shutter=False``. Returns the pair's values."""
-    rig = imaging.rig
-    camera, wheel, shutter = rig.camera, rig.filter_wheel, rig.filter_wheel.shutter
-    yield from bps.mv(shutter, "open")
-    sums, starts = [], []
-    for filter_name in imaging.request.filters:
-        yield from bps.mv(wheel, filter_name)
-        starts.append((yield from bps.rd(rig.t_s)))
-        yield from bps.trigger_and_read([camera, wheel, rig.t_s, *extra], name="primary")
-        sums.append(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)), dtype=np.float64))
+    shutter closes after the pair unless ``close_shutter=False``. Returns the pair's values.
+
+    Each filter change starts as soon as the previous exposure is over and runs during the
+    readout (with ``next_pair``, the move back to the first filter also starts after the
+    pair's last exposure, for the next pair; the next :func:`take_pair` waits for it).
+
+    A pause rewinds at most to the start of the pair: a checkpoint opens it and follows each
+    frame's event, so bluesky's replay after a pause or suspension never sends an event again
+    (and the RunEngine keeps no more than a pair's messages for it). A pair that a pause or
+    suspension fell into gives no ``ratio`` event (its frames stay in ``primary``) and is
+    retaken whole: no ratio mixes frames from either side of a gap."""
+    camera, shutter = imaging.rig.camera, imaging.rig.filter_wheel.shutter
+    filters = imaging.request.filters
+    sums: list[NDArray[np.float64]] = []
+    while len(sums) < 2:
+        yield from bps.checkpoint()
+        yield Msg("null", imaging.interruptions)  # the RunEngine now tells it of pauses
+        interruptions = imaging.interruptions.count
+        if imaging.shutter_opened != interruptions:  # closed, or anything may have happened
+            yield from bps.mv(shutter, "open")
+            imaging.shutter_opened = interruptions
+        sums, starts = [], []
+        for index, filter_name in enumerate(filters):
+            last = index == len(filters) - 1
+            next_filter = filters[0] if last and next_pair else None if last else filters[index + 1]
+            starts.append((yield from _frame(imaging, filter_name, next_filter, extra)))
+            yield from bps.checkpoint()
+            if imaging.interruptions.count != interruptions:
+                break  # retake the pair
+            sums.append(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)), dtype=np.float64))
+        if imaging.interruptions.count != interruptions:
+            sums = []
     if close_shutter:
+        imaging.shutter_opened = None
         yield from bps.mv(shutter, "closed")  # no light between pairs: less bleaching
     values = pair_values(
         sums[0],

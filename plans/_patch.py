@@ -148,8 +148,7 @@ def _lowpass_kHz(methods: Mapping[str, Any]) -> float | None:
 def _emit(readout: ComputedReadout, stream: str, values: Mapping[str, float]) -> MsgGenerator:
     readout.update(values)
     yield from bps.create(stream)
-    for signal in readout.signals:
-        yield from bps.read(signal)
+    yield from bps.read(readout)
     yield from bps.save()
 
 

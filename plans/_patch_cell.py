@@ -230,8 +230,7 @@ def patch_cell(
             for values in log:
                 readout.update(values)
                 yield from bps.create("states")
-                for signal in readout.signals:
-                    yield from bps.read(signal)
+                yield from bps.read(readout)
                 yield from bps.save()
             if fatal is not None:
                 raise fatal

@@ -50,7 +50,13 @@ def paced(rig: Rig, first_s: float | None, index: int, interval_s: float) -> Msg
 def _fly_pairs(imaging: Imaging, n_pairs: int) -> MsgGenerator[None]:
     """``n_pairs`` hardware-timed pairs: the DG-4 ring buffer (340, 380) steps on the camera's
     exposure output; frames are collected every ``FLY_FLUSH_PERIOD_S`` and each completed pair
-    gives a ``ratio`` event from the camera's per-frame ROI sums and start times."""
+    gives a ``ratio`` event from the camera's per-frame ROI sums and start times.
+
+    A hardware-timed stream cannot be replayed from a checkpoint (the camera and the DG-4 run
+    on), so there is none: the RunEngine keeps no messages for rewinding, and a pause or a
+    suspension ends the run (bluesky aborts a run without a checkpoint; what was collected is
+    stored)."""
+    yield from bps.clear_checkpoint()
     rig = imaging.rig
     camera, sequencer = rig.camera, rig.sequencer
     exposure_ms = imaging.request.exposure_ms
@@ -190,7 +196,9 @@ def ratiometric_timecourse(
                 started = yield from paced(rig, first_s, index, interval_s or 0.0)
                 first_s = started if first_s is None else first_s
                 # back to back: keep the light on between pairs; paced: close it
-                yield from take_pair(imaging, close_shutter=bool(interval_s))
+                yield from take_pair(
+                    imaging, close_shutter=bool(interval_s), next_pair=index < n_pairs - 1
+                )
 
         def close_shutter() -> MsgGenerator[None]:
             yield from bps.mv(rig.filter_wheel.shutter, "closed")

@@ -134,9 +134,14 @@ class SimulatedCamera:
         self._frames_taken = 0
         self._trigger_in = threading.Semaphore(0)
         #: Callables ``(what, value)`` told ``("exposing", frame index)`` as each exposure
-        #: starts: the camera's "exposing"/"fire" TTL output (it pulses a DG-4 ring buffer).
+        #: starts (the camera's "exposing"/"fire" TTL output: it pulses a DG-4 ring buffer)
+        #: and ``("exposure_end", frame index)`` as it ends, before the readout.
         self.observers: list = []
         self._fault: CameraFault | None = None
+        self._free_running = False
+        self._next_start_s: float | None = None
+        #: Clock time at which the latest frame's exposure started (s).
+        self.last_exposure_start_s = float("nan")
 
     @property
     def width_px(self) -> int:
@@ -158,6 +163,19 @@ class SimulatedCamera:
     @property
     def frames_taken(self) -> int:
         return self._frames_taken
+
+    def start_sequence(self) -> None:
+        """Free-running sequence (a burst of back-to-back frames): from the next frame on,
+        each frame starts on the camera's own clock as the previous readout ends, when the
+        next ``snap`` asks for it less than one frame late (a real camera buffers the frames
+        meanwhile); later than that, the sequence starts again."""
+        self._free_running = True
+        self._next_start_s = None
+
+    def stop_sequence(self) -> None:
+        """Back to single frames: each starts when ``snap`` is called."""
+        self._free_running = False
+        self._next_start_s = None
 
     def inject(self, fault: CameraFault | None) -> None:
         """Install (or clear, with ``None``) a fault."""
@@ -196,9 +214,23 @@ class SimulatedCamera:
                 return np.frombuffer(bytes(range(256)) * 3, dtype=np.uint8).copy()
             frame = self._world.render_frame(exposure_ms)  # "partial": the first rows only
             return frame[: frame.shape[0] // 2].copy()
+        clock = self._world.clock
+        exposure_s = exposure_ms / 1000.0
+        frame_s = exposure_s + self._world.sensor.readout_ms / 1000.0
+        started_s = clock.now_s()
+        chained = self._next_start_s
+        if chained is not None and 0.0 <= started_s - chained < frame_s:
+            started_s = chained  # free-running: this frame began as the last readout ended
         for observer in self.observers:
             observer("exposing", self._frames_taken)
+        # the simulator renders while the exposure runs (its cost is no dead time of the
+        # camera's), then the light is no longer needed: "exposure_end", and the readout
         frame = self._world.render_frame(exposure_ms)
-        self._world.clock.sleep_s((exposure_ms + self._world.sensor.readout_ms) / 1000.0)
+        clock.sleep_s(started_s + exposure_s - clock.now_s())
+        for observer in self.observers:
+            observer("exposure_end", self._frames_taken)
+        clock.sleep_s(started_s + frame_s - clock.now_s())
+        self.last_exposure_start_s = started_s
+        self._next_start_s = started_s + frame_s if self._free_running else None
         self._frames_taken += 1
         return frame

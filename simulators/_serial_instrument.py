@@ -54,14 +54,17 @@ class SimulatedSerialInstrument(ABC):
     kind = "instrument"
     terminator = b""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, history_length: int = 10_000) -> None:
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self._cond = threading.Condition(threading.RLock())
         self._out: deque[tuple[float, bytes]] = deque()
         self._faults = FaultSchedule()
         self._was_disconnected = False
-        #: Every message received, with the clock time (for tests and the demo).
-        self.received: list[tuple[float, bytes]] = []
+        #: The last ``history_length`` messages received, with the clock time (for tests and
+        #: the demo; bounded, so a long night does not grow it).
+        self.received: deque[tuple[float, bytes]] = deque(maxlen=history_length)
+        #: How many messages were received in all.
+        self.n_received = 0
         #: Callables ``(what, value)`` told of every state change that acts on the world
         #: (a filter in place, a shutter opened); see :mod:`ionrig.simulators._bindings`.
         self.observers: list[Callable[[str, Any], None]] = []
@@ -166,6 +169,7 @@ class SimulatedSerialInstrument(ABC):
     def _execute(self, message: bytes) -> None:
         now = self.clock.now_s()
         self.received.append((now, message))
+        self.n_received += 1
         fault = self._faults.take(now)
         kind = fault.kind if fault is not None else None
         if kind is FaultKind.NO_REPLY:

@@ -13,10 +13,12 @@ Lambda DG-4 (§1.2): ``0xEE`` enters serial mode and is not echoed; every other 
 a command equal to the previous one is neither echoed nor executed (``0xAB`` in between makes a
 repeat work); filter bytes 0-12 move the galvo and end with a CR after ~1.2 ms; bytes +16 move
 on the next trigger; ring buffer ``DF`` … ``F0``, run ``F1``, end ``F2``. Call :meth:`trigger` for
-each camera/STROBE pulse; ``history`` records every position change on the clock.
+each camera/STROBE pulse; ``history`` records the last position changes on the clock.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from ._clock import Clock
 from ._serial_instrument import Reply, SimulatedSerialInstrument
@@ -83,8 +85,9 @@ class SimulatedLambda10_3(SimulatedSerialInstrument):
             "A": ("fast", None),
             "B": ("fast", None),
         }
-        #: (clock time the move ends, wheel, position) of every move.
-        self.history: list[tuple[float, str, int]] = []
+        #: (clock time the move ends, wheel, position) of the last moves (bounded, as
+        #: ``received``).
+        self.history: deque[tuple[float, str, int]] = deque(maxlen=self.received.maxlen)
         self._pending = bytearray()
         self._last: bytes | None = None
 
@@ -205,8 +208,8 @@ class SimulatedLambdaDG4(SimulatedSerialInstrument):
         self._ring_index = 0
         self._on_trigger: int | None = None
         self._last: bytes | None = None
-        #: (clock time, position) of every galvo position change.
-        self.history: list[tuple[float, int]] = []
+        #: (clock time, position) of the last galvo position changes (bounded, as ``received``).
+        self.history: deque[tuple[float, int]] = deque(maxlen=self.received.maxlen)
 
     def _split(self, data: bytes) -> list[bytes]:
         return [bytes([b]) for b in data]

@@ -11,6 +11,7 @@ end with ``\\n``; exact text unconfirmed), then the prompt. The move time is und
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from ._clock import Clock
 from ._serial_instrument import Reply, SimulatedSerialInstrument
@@ -47,7 +48,8 @@ class SimulatedFW102C(SimulatedSerialInstrument):
             "baud": 1,
         }
         self.saved: dict[str, int] | None = None
-        self.history: list[tuple[float, int]] = []
+        #: (clock time the move ends, position) of the last moves (bounded, as ``received``).
+        self.history: deque[tuple[float, int]] = deque(maxlen=self.received.maxlen)
         self._pending = bytearray()
 
     @property

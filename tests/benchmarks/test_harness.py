@@ -162,7 +162,7 @@ def test_the_table_shows_every_figure_its_target_and_the_miss(benchmarks):
     assert "python benchmarks/run_all.py" in page and "cores" in page
     notes = page.split("## Missed targets")[1].split("## Raw")[0]
     assert "Step, 20 ms: pair rate / limit" in notes and "session / bare" not in notes
-    assert "catalog" in notes  # the step-mode explanation recorded in bench_pair_rate
+    assert "software-timed" in notes  # the step-mode explanation recorded in bench_pair_rate
 
 
 @pytest.mark.slow

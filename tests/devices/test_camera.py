@@ -198,3 +198,178 @@ def test_a_camera_on_a_retrying_port_retakes_a_bad_frame(RE, world, camera_drive
     (path,) = tmp_path.glob("*.h5")
     with h5py.File(path, "r") as f:
         assert f["/entry/data/data"].shape == (3, 48, 64)
+
+
+def _fly_internal(camera, n, *, during=None):
+    """Plan: ``n`` frames prepared, kicked off, collected while completing; ``during()`` (a
+    plan) runs after the kickoff."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+    from ophyd_async.core import TriggerInfo
+
+    @bpp.stage_decorator([camera])
+    @bpp.run_decorator()
+    def plan():
+        yield from bps.prepare(camera, TriggerInfo(number_of_events=n, livetime=0.01), wait=True)
+        yield from bps.declare_stream(camera, name="primary")
+        yield from bps.kickoff(camera, wait=True)
+        if during is not None:
+            yield from during()
+        yield from bps.collect_while_completing(flyers=[camera], dets=[camera], flush_period=0.05)
+
+    return plan()
+
+
+def _frames_referenced(docs) -> int:
+    frames_resource = next(
+        d["uid"] for d in docs.of("stream_resource") if d["data_key"] == "camera"
+    )
+    datums = [d for d in docs.of("stream_datum") if d["stream_resource"] == frames_resource]
+    return sum(d["indices"]["stop"] - d["indices"]["start"] for d in datums)
+
+
+def test_roi_sums_are_the_float64_sums_of_their_pixels(RE, camera, world, tmp_path):
+    world.excitation_nm, world.shutter_open = 380, True
+    a = np.zeros((48, 64), bool)
+    a[10:20, 10:25] = True
+    b = np.zeros((48, 64), bool)
+    b[15:40, 20:30] = True  # overlaps a
+    camera.set_rois({"a": a, "b": b, "rest": ~(a | b)})
+    RE(_fly_internal(camera, 5))
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        frames, sums = f["/entry/data/data"][()], f["/entry/roi_sums_adu"][()]
+    for i, mask in enumerate((a, b, ~(a | b))):
+        expected = np.array([frame[mask].astype(np.float64).sum() for frame in frames])
+        np.testing.assert_array_equal(sums[:, i], expected)
+
+
+def test_a_fault_in_a_fly_acquisition_fails_it_and_flushes_and_counts_every_earlier_frame(
+    RE, docs, camera, camera_driver, tmp_path
+):
+    import time
+
+    from bluesky.run_engine import call_in_bluesky_event_loop
+
+    camera_driver.inject(CameraFault(after_frames=7))
+    wall = time.monotonic()
+    with pytest.raises(FailedStatus, match="simulated fault"):
+        RE(_fly_internal(camera, 50), docs)
+    assert time.monotonic() - wall < 5  # at once, not after the index timeout
+    assert docs.of("stop")[0]["exit_status"] == "fail"
+    # flushed before the failure, then counted (what StreamDatum documents and recovery follow)
+    assert call_in_bluesky_event_loop(camera.frames_written.get_value()) == 7
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        assert f["/entry/data/data"].shape[0] == f["/entry/t_s"].shape[0] == 7
+
+
+def test_a_stopped_fly_acquisition_takes_no_more_frames(RE, camera, camera_driver, tmp_path):
+    import asyncio
+
+    from bluesky.run_engine import call_in_bluesky_event_loop
+    from ophyd_async.core import TriggerInfo
+
+    async def kick_off_then_stop() -> tuple[int, int]:
+        await camera.stage()
+        await camera.prepare(TriggerInfo(number_of_events=100_000, livetime=0.01))
+        await camera.kickoff()
+        await asyncio.sleep(0.05)
+        await camera._recording.ensure_stopped()  # as unstage and a failed plan do
+        taken = camera_driver.frames_taken
+        await asyncio.sleep(0.2)  # the file is still open: nothing else ends the thread
+        later = camera_driver.frames_taken
+        await camera.unstage()
+        return taken, later
+
+    taken, later = call_in_bluesky_event_loop(kick_off_then_stop())
+    assert 0 < taken < 100_000
+    assert later <= taken + 1  # at most the frame being taken at the stop
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:  # closed at the stop: whole records only
+        n = f["/entry/data/data"].shape[0]
+        assert 0 < n <= later
+        assert f["/entry/t_s"].shape[0] == n and np.all(np.isfinite(f["/entry/t_s"][()]))
+
+
+def test_a_fly_acquisition_on_a_retrying_port_retakes_a_bad_frame(
+    RE, docs, world, camera_driver, tmp_path, caplog
+):
+    import logging
+
+    from ionrig.devices import BlockingPort, RetryPolicy, transient_frame_error
+
+    policy = RetryPolicy(backoff_s=0.01, max_backoff_s=0.01, transient=transient_frame_error)
+    port = BlockingPort("camera", retry=policy)
+    with init_devices():
+        camera = Camera(
+            camera_driver,
+            StaticPathProvider(UUIDFilenameProvider(), tmp_path),
+            now_s=world.clock.now_s,
+            port=port,
+        )
+    camera_driver.inject(CameraFault(after_frames=3, kind="partial", count=2))
+    caplog.set_level(logging.WARNING, logger="ionrig.devices")
+    assert RE(_fly_internal(camera, 10), docs).exit_status == "success"
+    assert port.retries == 2 and port.gave_up == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "ionrig.devices"]
+    assert len(logged) == 2 and logged[0].startswith("camera: ") and "retry 1 of 3" in logged[0]
+    assert _frames_referenced(docs) == 10
+    (path,) = tmp_path.glob("*.h5")
+    with h5py.File(path, "r") as f:
+        assert f["/entry/data/data"].shape == (10, 48, 64)
+
+
+class _GatedDriver:
+    """A camera driver whose readout lasts until the test releases it; it announces the end
+    of each exposure when ``announces`` (as the simulated camera does)."""
+
+    width_px = height_px = 16
+    bit_depth = 16
+    readout_ms = 1.0
+
+    def __init__(self, announces: bool) -> None:
+        import threading
+
+        self.readout_over = threading.Event()
+        if announces:
+            self.observers = []
+
+    def snap(self, exposure_ms: float):
+        for observer in getattr(self, "observers", []):
+            observer("exposure_end", 0)
+        if not self.readout_over.wait(5.0):
+            raise TimeoutError("the test never released the readout")
+        return np.zeros((16, 16), np.uint16)
+
+
+@pytest.mark.parametrize("announces", [True, False])
+def test_exposure_ended_comes_before_the_frame_when_the_driver_announces_it(
+    RE, tmp_path, announces
+):
+    import bluesky.plan_stubs as bps
+    from ophyd_async.core import TriggerInfo
+
+    driver = _GatedDriver(announces)
+    with init_devices():
+        camera = Camera(driver, StaticPathProvider(UUIDFilenameProvider(), tmp_path), now_s=float)
+    seen = {}
+
+    def plan():
+        yield from bps.stage(camera)
+        yield from bps.prepare(camera, TriggerInfo(livetime=0.001), wait=True)
+        status = yield from bps.trigger(camera, group="frame")
+        if not announces:
+            driver.readout_over.set()  # else exposure_ended would wait for the frame forever
+        yield from bps.wait_for([camera.exposure_ended])
+        seen["frame_done_at_exposure_end"] = status.done
+        driver.readout_over.set()
+        yield from bps.wait(group="frame")
+        seen["frame_ok"] = status.success
+        yield from bps.unstage(camera)
+
+    RE(plan())
+    assert seen["frame_ok"]
+    # announced: the exposure is over while the frame is still being read out; otherwise
+    # exposure_ended falls back to the frame itself
+    assert seen["frame_done_at_exposure_end"] is (not announces)

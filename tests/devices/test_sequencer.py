@@ -52,7 +52,7 @@ def test_camera_pulses_step_the_loaded_sequence(RE, dg4, world):
 def test_unknown_filters_are_refused_before_loading(RE, dg4):
     with init_devices():
         sequencer = ExcitationSequencer(SutterLambdaDG4("ionrig-sim://dg4-under-test"), FILTERS)
-    before = len(dg4.received)
+    before = dg4.n_received
     with pytest.raises(Exception, match=r"filters \['510'\] unknown; choose from 340, 380"):
         RE(bps.prepare(sequencer, ExcitationSequence(("340", "510"), 4), wait=True))
-    assert len(dg4.received) == before
+    assert dg4.n_received == before

@@ -169,3 +169,29 @@ def test_sigkill_mid_run_then_recover_keeps_every_emitted_event(data_dir):
     # a second recovery finds nothing more to do
     assert recover_runs(catalog) == []
     catalog.close()
+
+
+def test_catalog_writer_thread_lives_while_a_run_is_open(catalog):
+    import threading
+
+    RE = make_run_engine(None, location=catalog.location)
+    writer = CatalogWriter(catalog.client)
+    RE.subscribe(writer)
+    with init_devices():
+        knob = soft_signal_rw(float, 1.5, units="mV")
+    alive_mid_run = []
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.declare_stream(knob, name="primary")
+        yield from bps.trigger_and_read([knob])
+        alive_mid_run.append(any(t.name == "catalog-writer" for t in threading.enumerate()))
+        return (yield from bps.close_run())
+
+    for _ in range(2):
+        uid = RE(plan()).run_start_uids[0]
+        # the run is whole in the catalog when the RunEngine returns, and no thread is left
+        assert list(catalog[uid]["primary"]["knob"].read()) == [1.5]
+        assert writer._thread is None
+    assert alive_mid_run == [True, True]
+    assert not any(t.name == "catalog-writer" for t in threading.enumerate())

@@ -426,7 +426,11 @@ def test_a_camera_frame_timeout_suspends_the_watched_run_and_the_frame_is_retake
         audit, error = _timecourse(bench, _camera_fault(bench, "timeout", 1))
         assert error is None, error
         assert audit.exit_status == "success"
-        _assert_complete(audit, {"primary": 6, "ratio": 3})
+        # the pair the timeout fell into is retaken whole; a frame of it saved before the
+        # timeout stays in primary without a ratio
+        orphans = audit.events.get("primary", 0) - 6
+        assert orphans in (0, 1), audit
+        _assert_complete(audit, {"primary": 6 + orphans, "ratio": 3})
         kinds = [entry[0] for entry in condition.history[before:]]
         assert kinds == ["suspension", "resumption"]
         assert audit.events.get("interruptions", 0) >= 1  # the suspension is in the run
@@ -464,7 +468,9 @@ def test_a_persistent_frame_timeout_holds_the_suspension_until_frames_come(bench
         helper.join(timeout=30)
         assert error is None, error
         assert audit.exit_status == "success"
-        _assert_complete(audit, {"primary": 6, "ratio": 3})
+        orphans = audit.events.get("primary", 0) - 6  # as in the test above
+        assert orphans in (0, 1), audit
+        _assert_complete(audit, {"primary": 6 + orphans, "ratio": 3})
         assert seen["shutter_open"] is False  # no light on the cells while suspended
         (_, tripped_s, _), (_, cleared_s, _) = condition.history[before:]
         assert cleared_s - tripped_s >= 0.4 * TIME_SCALE  # held (rig seconds) until it came back
@@ -508,7 +514,10 @@ def test_a_failed_run_reads_back_through_the_catalog(session, retries):
     run = session.catalog[trigger.run_uid]
     stop = run.metadata["stop"]
     assert stop["exit_status"] == "fail" and "ECHO_MISMATCH" in stop["reason"]
-    assert run["primary"]["camera"].read().shape[0] == 2
+    # the frames taken before the fault surfaced: the third was exposing (at 340 nm) while
+    # the wheel, started for 380 nm at the end of its exposure, failed
+    assert run["primary"]["camera"].read().shape[0] == 3
+    assert list(run["primary"]["filter_wheel-wavelength_nm"].read()) == [340.0, 380.0, 340.0]
     assert len(run["ratio"]["t_s"].read()) == 1
     assert len(retries("filter_wheel")) == PERSISTENT - 1
     assert not session.rig.world.shutter_open  # the plan closed it on its way out

@@ -122,7 +122,9 @@ def test_dg4_ring_buffer_paced_by_the_camera_alternates_340_and_380(catalog):
     rig = session.rig
     lit_before = []
     rig.instruments["camera"].observers.append(
-        lambda what, index: lit_before.append(rig.world.excitation_nm)
+        lambda what, index: (
+            lit_before.append(rig.world.excitation_nm) if what == "exposing" else None
+        )
     )
 
     @bpp.stage_decorator([rig.camera, rig.sequencer])

@@ -226,7 +226,10 @@ def test_camera_frame_timeout_suspends_and_the_frame_is_taken_again(session, wat
         )
     assert result.exit_status == "success"
     run, ratio_t, frames, _ = _timecourse_run(session, result.run_start_uids[0])
-    assert ratio_t.size == 12 and frames.shape[0] == 24
+    assert ratio_t.size == 12
+    # the pair the outage fell into is retaken whole (take_pair): its frame(s) taken before
+    # the retake stay in primary without a ratio, so no ratio spans the outage
+    assert frames.shape[0] - 24 in (1, 2)
     (_, s_at, _), (_, r_at, _) = watchdog.condition("camera").history
     assert fault_s <= s_at < fault_s + 10
     # three 50-ms timeouts: one fails the frame, two probes fail (5 s of rig time at x50)

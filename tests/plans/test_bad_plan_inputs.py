@@ -187,7 +187,7 @@ class Watch:
         world = rig.world
         return {
             "documents": len(self.documents),
-            "filter_wheel bytes": len(instruments["filter_wheel"].received),
+            "filter_wheel messages": instruments["filter_wheel"].n_received,
             "camera frames": instruments["camera"].frames_taken,
             "daq outputs": len(daq.history),
             "daq sweeps": daq.n_sweeps,

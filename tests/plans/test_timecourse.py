@@ -124,12 +124,12 @@ def test_given_rois_are_used_and_recorded(session):
 )
 def test_bad_parameters_are_refused_before_anything_moves(shared_session, docs, kwargs, message):
     shared_session.RE.subscribe(docs)
-    bytes_before = len(shared_session.rig.instruments["filter_wheel"].received)
+    bytes_before = shared_session.rig.instruments["filter_wheel"].n_received
     frames_before = shared_session.rig.instruments["camera"].frames_taken
     with pytest.raises(PlanParameterError, match=message):
         ratiometric_timecourse(shared_session.rig, **kwargs)
     assert docs.documents == []
-    assert len(shared_session.rig.instruments["filter_wheel"].received) == bytes_before
+    assert shared_session.rig.instruments["filter_wheel"].n_received == bytes_before
     assert shared_session.rig.instruments["camera"].frames_taken == frames_before
 
 
@@ -215,3 +215,111 @@ def test_fly_mode_is_faster_than_step_mode_on_the_rig_clock(dg4_session):
         t = read_timecourse(run).frame_t_s
         durations[mode] = t[380][-1] - t[340][0]
     assert durations["fly"] < 0.8 * durations["step"], durations
+
+
+@pytest.mark.parametrize("frame", [1, 2])
+def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
+    session, docs, frame
+):
+    """A pause landing in the 2nd pair, while its first or second frame is being read out
+    (the wheel has just started for the next filter): the replay from the last checkpoint
+    resends no event, a frame whose event was dropped is forgotten by the camera (taken
+    again, never two frames behind one event), the interrupted pair's saved frames stay in
+    ``primary`` without a ratio, and the pair is taken again whole after the pause."""
+    import threading
+    import time
+
+    from bluesky.utils import RunEngineInterrupted
+
+    RE, wheel = session.RE, session.rig.filter_wheel
+    moves = {"n": 0, "run": False}
+
+    def hook(msg):
+        moves["run"] = moves["run"] or msg.command == "open_run"  # not the ROI preview's move
+        moving_wheel = msg.obj is wheel or getattr(msg.obj, "target", None) is wheel
+        if moves["run"] and msg.command == "set" and moving_wheel:
+            moves["n"] += 1
+            # sets: the first pair's first filter, then one move per readout
+            if moves["n"] == 3 + frame:
+                threading.Thread(target=RE.request_pause).start()
+                time.sleep(0.3)  # the pause lands at this message: inside the pair
+
+    RE.subscribe(docs)
+    RE.msg_hook = hook
+    try:
+        with pytest.raises(RunEngineInterrupted):
+            RE(ratiometric_timecourse(session.rig, 4))
+        assert RE.state == "paused"
+        result = RE.resume()
+    finally:
+        RE.msg_hook = None
+    assert result.exit_status == "success"
+    streams = {d["uid"]: d["name"] for d in docs.of("descriptor")}
+    events = {"primary": [], "ratio": []}
+    for event in docs.of("event"):
+        events[streams[event["descriptor"]]].append(event)
+    for stream, stream_events in events.items():
+        seq = [e["seq_num"] for e in stream_events]
+        assert seq == list(range(1, len(seq) + 1)), f"{stream}: {seq}"  # none sent twice
+    wavelengths = [e["data"]["filter_wheel-wavelength_nm"] for e in events["primary"]]
+    # the interrupted pair's frames (one or both: the pause lands a message or two after it
+    # was asked for) stay in primary without a ratio; the pair is taken again
+    orphans = len(wavelengths) - 8
+    assert orphans in (0, 1, 2)
+    assert wavelengths == [340.0, 380.0] + [340.0, 380.0][:orphans] + [340.0, 380.0] * 3
+    assert len(events["ratio"]) == 4
+    frame_t = [e["data"]["t_s"] for e in events["primary"]]
+    pause_s = max(np.diff(frame_t))
+    assert pause_s > 20.0  # the pause (>= 0.3 s real at x100) is in the data
+    used = [*frame_t[:2], *frame_t[2 + orphans :]]
+    for k, ratio in enumerate(events["ratio"]):
+        first_s, second_s = used[2 * k], used[2 * k + 1]
+        assert second_s - first_s < pause_s / 2  # never a ratio from both sides of the pause
+        # its time is the mean of the frames' starts (read before each trigger)
+        assert first_s - pause_s / 2 < ratio["data"]["t_s"] < second_s
+    # every frame in the camera's file is one primary event's: no frame taken before the
+    # pause and dropped by the replay is left behind
+    (run,) = [session.catalog[-1]]
+    assert run["primary"]["camera"].read().shape[0] == len(events["primary"])
+    camera_frames = [
+        sum(
+            d["indices"]["stop"] - d["indices"]["start"]
+            for d in docs.of("stream_datum")
+            if d["descriptor"] == primary_uid
+        )
+        for primary_uid in [u for u, n in streams.items() if n == "primary"]
+    ]
+    assert camera_frames == [len(events["primary"]) * 3]  # frames, t_s and ROI sums
+
+
+def test_step_mode_moves_the_wheel_during_the_readout_never_during_an_exposure(catalog):
+    # time_scale 1: the simulated Lambda 10-3 and camera take their real times
+    session = start("sim", catalog=catalog, time_scale=1)
+    rig, world = session.rig, session.rig.world
+    wheel = rig.instruments["filter_wheel"]
+    exposures = []  # (what, excitation during the exposure, rig time)
+    # first in line: the camera device's own observer lets the plan move the wheel at once
+    rig.instruments["camera"].observers.insert(
+        0, lambda what, index: exposures.append((what, world.excitation_nm, world.clock.now_s()))
+    )
+    try:
+        moves_before = len(wheel.history)
+        _, run = _run(session, n_pairs=4, exposure_ms=20)
+        wavelengths = list(run["primary"]["filter_wheel-wavelength_nm"].read())
+    finally:
+        session.close()
+    # the run's 8 frames (after the 380-nm preview that found the ROIs)
+    starts = [e for e in exposures if e[0] == "exposing"][-8:]
+    ends = [e for e in exposures if e[0] == "exposure_end"][-8:]
+    assert len(exposures) == 2 * 9
+    # the light is that of the frame's filter from the start to the end of every exposure
+    assert wavelengths == [340.0, 380.0] * 4
+    assert [s[1] for s in starts] == [e[1] for e in ends] == [340, 380] * 4
+    # each move after a frame began before that frame's readout (5 ms) was over
+    readout_s = rig.config.world.sensor.readout_ms / 1000.0
+    move_time_s = 0.040  # Lambda 10-3, speed 1, adjacent filters (instrument-protocols.md §1)
+    move_starts = [done_s - move_time_s for done_s, _, _ in list(wheel.history)[moves_before:]]
+    overlapped = [
+        any(end_s <= m < end_s + readout_s for m in move_starts) for _, _, end_s in ends[:-1]
+    ]
+    assert sum(overlapped) >= 4, overlapped  # most: a loaded machine can delay a few

@@ -117,7 +117,7 @@ def test_a_second_driver_finds_the_controller_already_online(lambda103):
     again = SutterLambda10_3("ionrig-sim://lambda10-3", timeout_s=TIMEOUT_S)
     again.move(6)  # EE gets no reply now (§1.1); the driver confirms with a status query
     assert sim.wheel_position["A"] == 6
-    assert [m for _, m in sim.received[-3:]] == [b"\xee", b"\xcc", b"\x36"]
+    assert [m for _, m in list(sim.received)[-3:]] == [b"\xee", b"\xcc", b"\x36"]
 
 
 def test_offline_controller_ignores_commands(clock):
@@ -164,7 +164,7 @@ def test_dg4_repeats_work_through_0xab(dg4):
     sim, driver = dg4
     driver.move(2)
     driver.move(2)
-    assert [m for _, m in sim.received[-3:]] == [b"\x02", b"\xab", b"\x02"]
+    assert [m for _, m in list(sim.received)[-3:]] == [b"\x02", b"\xab", b"\x02"]
     assert [p for _, p in sim.history] == [2, 2]
 
 
@@ -193,3 +193,19 @@ def test_dg4_move_on_trigger_happens_at_the_pulse(dg4):
 
 def test_dg4_identity(dg4):
     assert dg4[1].id == "DG4/5V1.12SS-ON"
+
+
+def test_logs_are_bounded_and_every_message_is_counted(lambda103):
+    from collections import deque
+
+    sim, wheel = lambda103
+    # a night sends millions of commands: the logs keep the latest, the count all of them
+    assert sim.received.maxlen == sim.history.maxlen == 10_000
+    sim.received, sim.history = deque(maxlen=2), deque(maxlen=2)
+    before = sim.n_received
+    wheel.go_online()
+    for position in (1, 2, 3):
+        wheel.move(position, speed=1)
+    assert len(sim.received) == 2 and len(sim.history) == 2
+    assert sim.n_received >= before + 4  # online + three moves
+    assert [p for _, _, p in sim.history] == [2, 3]
