@@ -41,21 +41,22 @@ QUIET_PATCH = {
     "seal_success_probability": 1.0,
 }
 
-#: Why a missed target is missed (profiled on this machine at load ≈ 1).
+#: Why a missed target is missed (profiled on this machine; ``{…}``: this run's figures).
 MISS_NOTES = {
     "end_to_end": (
-        "ionrig's recording path is not the limit (replayed sweeps: its row). The simulator "
-        "is: the patch model takes ~44 ms to synthesise one 1-s 50-kHz whole-cell sweep "
-        "(its row), because it integrates the membrane on a 200-kHz internal grid "
-        "(AmplifierConfig.min_internal_rate_Hz: 4 × oversampling at 50 kHz). In "
-        "simulators/_amplifier.py synthesize_sweep, _clamp_current takes ~2/3 of it: up to "
-        "four fixed-point passes, each evaluating the cells' ionic I-V twice for a numerical "
-        "derivative (simulators/_cells.py: the TRPM7 shape is two expm1 over 200 000 samples, "
-        "~7 ms per sweep in all); then the FFT noise and the Bessel filter. The DAQ path adds "
-        "the world's physics sync up to the sweep and the HDF5 write (~8 ms per sweep "
-        "together). Closing it: an analytic derivative of the I-V (one evaluation per pass) "
-        "would save ~7 ms per sweep, enough for the target; lowering the oversampling would "
-        "change what the simulated filter sees, so it is not a benchmark knob."
+        "the simulator is the limit, not ionrig's recording path (replayed sweeps: its row). "
+        "In this run the patch model alone took {simulator_synthesis_ms_per_sweep:.0f} ms to "
+        "synthesise one 1-s 50-kHz whole-cell sweep (its row) of the {ms_per_sweep:.0f} ms "
+        "each sweep took end to end: below the target by itself. It integrates the membrane "
+        "on a 200-kHz internal grid (AmplifierConfig.min_internal_rate_Hz: 4 × oversampling at "
+        "50 kHz); in simulators/_amplifier.py synthesize_sweep, _clamp_current takes about two "
+        "thirds of the synthesis (up to four fixed-point passes, each evaluating the cells' "
+        "ionic I-V twice for a numerical derivative, simulators/_cells.py), then the FFT noise "
+        "and the Bessel filter. Closing it needs the synthesis under ~45 ms per 1-s sweep on "
+        "this machine: an analytic derivative of the I-V (one evaluation per pass), starting "
+        "each pass from the previous sweep's solution (fewer passes), and the FFT noise made "
+        "at the internal rate only once per sweep. Lowering the oversampling would change "
+        "what the simulated filter sees, so it is not a benchmark knob."
     ),
 }
 

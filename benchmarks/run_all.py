@@ -158,10 +158,12 @@ def describe(result: dict) -> tuple[str, str, str, str]:
 
 
 def miss_note(result: dict) -> str | None:
-    """The benchmark module's explanation for a missed target (by key, or key prefix)."""
+    """The benchmark module's explanation for a missed target (by key, or key prefix), with
+    ``{field}`` filled in from the result's details (the figures of this run)."""
     module = importlib.import_module(f"bench_{result['benchmark']}")
     notes = getattr(module, "MISS_NOTES", {})
-    return notes.get(result["key"]) or notes.get(result["key"].split("_")[0])
+    note = notes.get(result["key"]) or notes.get(result["key"].split("_")[0])
+    return None if note is None else note.format(**result.get("details", {}))
 
 
 def render(

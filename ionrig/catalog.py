@@ -71,18 +71,50 @@ def build_tiled_catalog(location: DataLocation):
     from tiled.catalog import from_uri as catalog_from_uri
 
     database = location.catalog_dir / "catalog.db"
-    # Tiled initialises the database in a subprocess (seconds) on every open when asked to;
-    # once the database exists, opening it needs none.
-    initialised = database.exists() and database.stat().st_size > 0
+    uri = f"sqlite+aiosqlite:///{database}"
+    if not (database.exists() and database.stat().st_size > 0):
+        _initialise_database(uri)
     return catalog_from_uri(
-        f"sqlite:///{database}",
+        uri,
         writable_storage=[
             str(location.catalog_dir / "data"),
             f"duckdb:///{location.catalog_dir / 'storage.duckdb'}",
         ],
         readable_storage=[str(location.raw_dir)],
-        init_if_not_exists=not initialised,
     )
+
+
+def _initialise_database(uri: str) -> None:
+    """Create Tiled's tables in a new database and stamp its schema revision: what ``tiled
+    catalog init`` does. Tiled's ``init_if_not_exists`` runs that command in a subprocess (a
+    new interpreter, ~3 s); here it runs in-process, in a worker thread with its own event loop
+    (Tiled's async engine and alembic's stamp both start one)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from tiled.alembic_utils import stamp_head
+    from tiled.catalog.alembic_constants import ALEMBIC_DIR, ALEMBIC_INI_TEMPLATE_PATH
+    from tiled.catalog.core import initialize_database
+
+    async def create_tables() -> None:
+        engine = create_async_engine(uri)
+        try:
+            await initialize_database(engine)
+        finally:
+            await engine.dispose()
+
+    def initialise() -> None:
+        asyncio.run(create_tables())
+        with warnings.catch_warnings():
+            # Tiled's alembic.ini template predates alembic's path_separator option
+            warnings.filterwarnings(
+                "ignore", message="No path_separator found", category=DeprecationWarning
+            )
+            stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, uri)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ionrig-catalog-init") as pool:
+        pool.submit(initialise).result()
 
 
 def _running_server(location: DataLocation) -> dict[str, Any] | None:

@@ -24,7 +24,8 @@ from ._imaging import (
     take_pair,
 )
 from ._perfusion import check_solution, exchange_solution
-from ._timecourse import paced
+from ._reading import rig_time_s
+from ._schedule import due_slot, paced
 from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["calibrate_in_situ", "chelators_mM", "excess_free_mg_mM", "imaging_phase"]
@@ -66,24 +67,27 @@ def imaging_phase(
 
     With ``plateau_window_s`` the phase ends early once the median ratio over cells has a
     linear trend over the last window smaller than ``plateau_tolerance`` of its mean.
-    ``first_s`` continues an earlier schedule (pairs at ``first_s + k * interval_s``);
+    ``first_s`` continues an earlier schedule (pairs at ``first_s + k * interval_s``; slots
+    missed by a plan running late are skipped, so the phase ends on time);
     ``after_pair`` (a plan stub factory) runs after every pair.
     Returns (phase start, phase end, plateau reached) in rig seconds.
     """
     rig = imaging.rig
-    start_s = float((yield from bps.rd(rig.t_s)))
+    start_s = yield from rig_time_s(rig)
     schedule_s = first_s if first_s is not None else start_s
     index = max(0, int(np.ceil((start_s - schedule_s) / interval_s - 1e-9))) if interval_s else 0
     times: list[float] = []
     medians: list[float] = []
     end_s = start_s + max_s
     while True:
-        if schedule_s + index * interval_s >= end_s:  # no pair fits: end on time
-            now_s = float((yield from bps.rd(rig.t_s)))
+        now_s = yield from rig_time_s(rig)
+        if interval_s:  # a plan running late skips the slots it missed (see paced)
+            index = due_slot(schedule_s, index, interval_s, now_s)
+        if schedule_s + index * interval_s >= end_s or now_s >= end_s:  # no pair fits
             if now_s < end_s:
                 yield from bps.sleep(end_s - now_s)
-            return start_s, float((yield from bps.rd(rig.t_s))), False
-        now_s = yield from paced(rig, schedule_s, index, interval_s)
+            return start_s, (yield from rig_time_s(rig)), False
+        index, now_s = yield from paced(rig, schedule_s, index, interval_s)
         values = yield from take_pair(imaging, extra=extra)
         if after_pair is not None:
             yield from after_pair()
@@ -269,7 +273,7 @@ def calibrate_in_situ(
             high_window = yield from phase(rmax_solution)
             outcome["windows"] = (low_window, high_window)
             outcome["names"] = names
-            t_s = yield from bps.rd(rig.t_s)
+            t_s = yield from rig_time_s(rig)
             outcome["t_s"] = t_s
 
         def with_result() -> MsgGenerator[None]:

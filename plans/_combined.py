@@ -29,7 +29,7 @@ from ._patch import (
     trpm7_keys,
     trpm7_values,
 )
-from ._timecourse import paced
+from ._schedule import paced
 from ._validation import PlanParameterError, check_number
 
 __all__ = ["imaging_with_ramps"]
@@ -144,10 +144,11 @@ def imaging_with_ramps(
                 camera, TriggerInfo(livetime=request.exposure_ms / 1000.0), wait=True
             )
             yield from bps.mv(amplifier.holding_mV, holding_mV)
-            first_s = None
+            first_s, slot = None, 0
             for index in range(n_ticks):
-                t_s = yield from paced(rig, first_s, index, period_s)
+                slot, t_s = yield from paced(rig, first_s, slot, period_s)
                 first_s = t_s if first_s is None else first_s
+                slot += 1
                 yield from bps.trigger_and_read([amplifier, rig.t_s], name="ramps")
                 sweep = np.asarray((yield from bps.rd(amplifier.last_sweep_pA)), dtype=float)
                 yield from _emit(

@@ -22,6 +22,7 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import AfterExposure, ComputedReadout, ReadingSnapshot, Rig
 
+from ._reading import read_reading, rig_time_s
 from ._validation import PlanParameterError, check_name, check_number
 
 __all__ = [
@@ -317,8 +318,8 @@ def _frame(
     if imaging.wheel_snapshot is None:
         imaging.wheel_snapshot = ReadingSnapshot(wheel)
     yield from _wheel_to(imaging, filter_name)
-    imaging.wheel_snapshot.hold((yield from bps.read(wheel)))  # no event open: a reading only
-    started_s = yield from bps.rd(rig.t_s)
+    imaging.wheel_snapshot.hold((yield from read_reading(wheel)))  # no event open: a reading only
+    started_s = yield from rig_time_s(rig)
     group = short_uid("frame")
     yield from bps.trigger(camera, group=group)
     if next_filter is not None and next_filter != filter_name:

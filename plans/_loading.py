@@ -15,6 +15,7 @@ from ionrig.devices import Rig
 
 from ._operator import operator_step
 from ._perfusion import check_solution, exchange_solution
+from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
@@ -122,14 +123,14 @@ def dye_loading(
         yield from bps.wait_for([rig.perfusion.stop_flow])  # hold: static bath while loading
         yield from bps.mv(rig.filter_wheel, wavelength_380)
         yield from bps.prepare(camera, TriggerInfo(livetime=exposure_ms / 1000.0), wait=True)
-        t0 = yield from bps.rd(rig.t_s)
+        t0 = yield from rig_time_s(rig)
         previous = None
         while True:
             yield from bps.mv(shutter, "open")
             yield from bps.trigger_and_read([camera, rig.t_s, rig.temperature], name="loading")
             yield from bps.mv(shutter, "closed")
             brightness = float(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)))[0])
-            now = yield from bps.rd(rig.t_s)
+            now = yield from rig_time_s(rig)
             if now - t0 >= duration_min * 60.0:
                 break
             if previous is not None and brightness - previous < plateau_fraction * previous:

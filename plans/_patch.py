@@ -29,6 +29,8 @@ from ionrig import analysis
 from ionrig.devices import ComputedReadout, PatchAmplifier, Rig, step_protocol
 
 from ._operator import APPROACH_CELL, operator_step
+from ._reading import rig_time_s
+from ._schedule import paced
 from ._validation import PlanParameterError, check_int, check_number
 
 __all__ = [
@@ -193,7 +195,7 @@ def _record_sweeps(rig: Rig, n_sweeps: int) -> MsgGenerator[tuple[NDArray[np.flo
     """``n_sweeps`` sweeps of the set protocol in stream ``primary`` (by reference) with
     ``t_s``; returns (sweeps (n, samples), rig time before the first sweep)."""
     amplifier = rig.amplifier
-    t0_s = yield from bps.rd(rig.t_s)
+    t0_s = yield from rig_time_s(rig)
     sweeps = []
     for _ in range(n_sweeps):
         yield from bps.trigger_and_read([amplifier, rig.t_s], name="primary")
@@ -233,7 +235,7 @@ def pipette_resistance(
         yield from ensure_connected(*readout.signals)
 
         def body() -> MsgGenerator[None]:
-            t_s = yield from bps.rd(rig.t_s)
+            t_s = yield from rig_time_s(rig)
             value = yield from _seal_test_MOhm(amplifier, step_mV)
             yield from _emit(readout, "primary", {"t_s": t_s, "pipette_MOhm": value})
             low, high = PIPETTE_RANGE_MOHM
@@ -315,10 +317,10 @@ def form_seal(
                     cell_index=cell_index,
                 )
             yield from bps.mv(pressure, suction_kPa)
-            start_s = yield from bps.rd(rig.t_s)
+            start_s = yield from rig_time_s(rig)
             held = False
             while True:
-                t_s = yield from bps.rd(rig.t_s)
+                t_s = yield from rig_time_s(rig)
                 seal_GOhm = (yield from _seal_test_MOhm(amplifier, 5.0)) / 1000.0
                 yield from _emit(readout, "seal", {"t_s": t_s, "seal_GOhm": seal_GOhm})
                 if not held and seal_GOhm >= SEAL_HOLDING_THRESHOLD_GOHM:
@@ -717,16 +719,12 @@ def trpm7_ramps(
         def body() -> MsgGenerator[None]:
             yield from bps.mv(amplifier.holding_mV, holding_mV)
             first_s: float | None = None
-            for index in range(n_ramps):
-                if first_s is not None:
-                    # fixed-rate schedule on the rig clock: ramp k starts at t0 + k * period
-                    now_s = yield from bps.rd(rig.t_s)
-                    wait_s = first_s + index * period_s - now_s
-                    if wait_s > 0:
-                        yield from bps.sleep(wait_s)
-                t_s = yield from bps.rd(rig.t_s)
-                if first_s is None:
-                    first_s = t_s
+            slot = 0
+            for _ in range(n_ramps):
+                # fixed-rate schedule on the rig clock: ramp k starts at t0 + k * period
+                slot, t_s = yield from paced(rig, first_s, slot, period_s)
+                first_s = t_s if first_s is None else first_s
+                slot += 1
                 yield from bps.trigger_and_read([amplifier, rig.t_s], name="primary")
                 sweep = np.asarray((yield from bps.rd(amplifier.last_sweep_pA)), dtype=float)
                 values = trpm7_values(sweep, command, ramp_leak, t_s, cm_pF)

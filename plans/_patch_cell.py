@@ -26,6 +26,7 @@ from ._patch import (
     membrane_test,
     pipette_resistance,
 )
+from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_int, check_number
 
 __all__ = ["FILL_PIPETTE", "PATCH_STATES", "WITHDRAW_PIPETTE", "PatchResult", "patch_cell"]
@@ -135,7 +136,7 @@ def patch_cell(
         failures: list[str] = []
 
         def enter(state: str, attempt: int, value: float = float("nan")) -> MsgGenerator[None]:
-            t_s = yield from bps.rd(rig.t_s)
+            t_s = yield from rig_time_s(rig)
             log.append(
                 {
                     "t_s": t_s,

@@ -32,6 +32,7 @@ from ._patch import (
     check_ramp_leak,
     ramp_command,
 )
+from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_int, check_number
 
 __all__ = ["voltage_ramp", "voltage_steps"]
@@ -149,7 +150,7 @@ def voltage_steps(
         def body() -> MsgGenerator[None]:
             yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
             for level in levels:
-                t_s = yield from bps.rd(rig.t_s)
+                t_s = yield from rig_time_s(rig)
                 delta = level - holding_mV
                 current = yield from _record(
                     rig, command_for(delta), sample_rate_Hz, sweep, level, False
@@ -263,7 +264,7 @@ def voltage_ramp(
         def body() -> MsgGenerator[None]:
             yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
             for _ in range(n_sweeps):
-                t_s = yield from bps.rd(rig.t_s)
+                t_s = yield from rig_time_s(rig)
                 current = yield from _record(rig, command, sample_rate_Hz, sweep, start_mV, False)
                 corrected = ramp_leak.subtract(current, command)
                 curve = analysis.iv_from_ramp(corrected, command, at_mV=at or (start_mV,))

@@ -27,24 +27,14 @@ from ._imaging import (
     pair_values,
     take_pair,
 )
+from ._schedule import paced
 from ._validation import PlanParameterError, check_int, check_md, check_number
 
-__all__ = ["BACKGROUND_ROI", "MODES", "paced", "ratiometric_timecourse"]
+__all__ = ["BACKGROUND_ROI", "MODES", "ratiometric_timecourse"]
 
 MODES = ("step", "fly")
 #: Fly mode: real seconds between collections of the camera's frames (live ratio latency).
 FLY_FLUSH_PERIOD_S = 0.2
-
-
-def paced(rig: Rig, first_s: float | None, index: int, interval_s: float) -> MsgGenerator[float]:
-    """Fixed-rate schedule on the rig clock (plan stub): sleep until ``first_s + index *
-    interval_s`` (no wait for the first) and return the rig time at the start."""
-    if interval_s and first_s is not None:
-        now_s = yield from bps.rd(rig.t_s)
-        wait_s = first_s + index * interval_s - now_s
-        if wait_s > 0:
-            yield from bps.sleep(wait_s)
-    return float((yield from bps.rd(rig.t_s)))
 
 
 def _fly_pairs(imaging: Imaging, n_pairs: int) -> MsgGenerator[None]:
@@ -191,10 +181,11 @@ def ratiometric_timecourse(
         def step_body() -> MsgGenerator[None]:
             livetime = request.exposure_ms / 1000.0
             yield from bps.prepare(camera, TriggerInfo(livetime=livetime), wait=True)
-            first_s = None
+            first_s, slot = None, 0
             for index in range(n_pairs):
-                started = yield from paced(rig, first_s, index, interval_s or 0.0)
+                slot, started = yield from paced(rig, first_s, slot, interval_s or 0.0)
                 first_s = started if first_s is None else first_s
+                slot += 1
                 # back to back: keep the light on between pairs; paced: close it
                 yield from take_pair(
                     imaging, close_shutter=bool(interval_s), next_pair=index < n_pairs - 1

@@ -17,6 +17,7 @@ from ionrig.devices import Rig
 from ._calibration import calibrate_in_situ, imaging_phase
 from ._imaging import Imaging, check_imaging, open_imaging
 from ._perfusion import check_solution
+from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["MgUptakeResult", "mg_uptake"]
@@ -168,7 +169,7 @@ def mg_uptake(
         def body() -> MsgGenerator[None]:
             livetime = request.exposure_ms / 1000.0
             yield from bps.prepare(camera, TriggerInfo(livetime=livetime), wait=True)
-            first_s = float((yield from bps.rd(rig.t_s)))
+            first_s = yield from rig_time_s(rig)
             for solution, minutes in (
                 (baseline_solution, phases_min["baseline_min"]),
                 (treatment, phases_min["treatment_min"]),

@@ -53,7 +53,7 @@ NOT_RUN_COMMANDS = {
 #: Pages whose examples read the newest run of the catalog: one is recorded before them.
 NEEDS_A_RECORDED_RUN = frozenset({"docs/data-model.md", "docs/data-services.md"})
 #: Pages whose examples take long (every plan in turn): marked slow, run with ``-m slow``.
-SLOW_DOCS = frozenset({"docs/plans.md"})
+SLOW_DOCS = frozenset({"docs/plans.md", "docs/tour.md", "docs/data-services.md"})
 #: At most this many blocks may be fenced ``no-run`` over all pages.
 MAX_NO_RUN_BLOCKS = 10
 #: Real seconds a documented command may take.

@@ -160,6 +160,7 @@ def test_the_live_document_proxy_listens_on_loopback_only(tmp_path, capsys):
     assert "must be a loopback address" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_queue_servers_listen_on_loopback_only(tmp_path, monkeypatch):
     """Redis (started by ionrig: the one of $IONRIG_REDIS is not ionrig's), the catalog server
     and the RE Manager with its worker, environment open."""

@@ -237,6 +237,7 @@ def test_runs_that_cannot_be_exported_are_refused_clearly(patch_runs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ramps.nwb"]  # no partial files
 
 
+@pytest.mark.slow
 def test_export_command_by_position_and_by_uid_prefix(
     session, data_dir, tmp_path, monkeypatch, capsys
 ):

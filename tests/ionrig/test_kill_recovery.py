@@ -15,6 +15,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from ionrig.catalog import open_catalog
 from ionrig.devices._recording import RecordField, RecordFile
@@ -69,6 +70,7 @@ def _read_while_written(path: Path, frames_wanted: int, deadline: float) -> list
     raise AssertionError(f"only {seen[-1] if seen else 0} frames within the time allowed")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_acquisition_then_recover_keeps_every_event_and_frame(data_dir):
     env = {**os.environ, "IONRIG_DATA": str(data_dir)}
     child = subprocess.Popen(

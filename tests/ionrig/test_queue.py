@@ -120,6 +120,7 @@ def test_a_failing_cell_is_recorded_and_the_next_item_runs(night):
         catalog.close()
 
 
+@pytest.mark.slow
 def test_after_a_crash_a_restarted_manager_goes_on_with_the_next_item(night):
     before = len(queue_history(night))
     add_item("ratiometric_timecourse", kwargs={"n_pairs": 400, "interval_s": 2.0}, data_dir=night)
@@ -209,6 +210,7 @@ def _cli(data_dir, *args, timeout=120):
     )
 
 
+@pytest.mark.slow
 def test_the_command_line_adds_items_and_summarizes_the_night(night):
     before = len(queue_history(night))
     added = _cli(night, "add", "ratiometric_timecourse", "n_pairs=2", "interval_s=1.5")

@@ -139,6 +139,7 @@ def _patch_session(catalog):
     return session
 
 
+@pytest.mark.slow
 def test_report_of_patch_clamp_runs(catalog, tmp_path):
     session = _patch_session(catalog)
     RE, rig = session.RE, session.rig

@@ -237,6 +237,7 @@ def _check(tally: NightTally) -> None:
     assert tally.frames > 0 and tally.sweeps > 0
 
 
+@pytest.mark.slow
 def test_a_twenty_minute_night_with_frequent_faults_loses_nothing(catalog):
     tally = run_night(
         catalog, hours=20 / 60, per_hour=24.0, seed=11, time_scale=200.0, min_gap_s=60.0

@@ -178,6 +178,7 @@ def test_trpm7_ramps_live_leak_subtraction_and_run_up(catalog):
     assert late > early + 5.0  # run-up as Mg washes out of the cell
 
 
+@pytest.mark.slow
 def test_ic50_from_pipette_mg_recovers_the_worlds_value(catalog):
     """One cell per pipette free Mg (0-10 mM): TRPM7 current density over the last minute of
     160 s of ramps (Mg dialysed), leak-subtracted live, fitted with a Hill equation."""

@@ -42,6 +42,7 @@ def test_in_situ_calibration_recovers_the_dyes_constants(session, docs):
     assert stop["num_events"]["calibration"] == 1
 
 
+@pytest.mark.slow
 def test_mg_uptake_tracks_the_true_intracellular_mg_with_its_own_calibration(catalog):
     from ionrig.session import start
 
