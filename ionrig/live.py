@@ -42,6 +42,8 @@ from bluesky.callbacks.mpl_plotting import LivePlot, QtAwareCallback, initialize
 from bluesky.utils import ProgressBarManager
 from event_model import RunRouter
 
+from ionrig.documents import NoFilling
+
 __all__ = [
     "RUN_LOGGER",
     "LiveFeedback",
@@ -71,19 +73,6 @@ def plotted_fields(stream: str | None, data_keys: Mapping[str, Any]) -> list[str
     return []
 
 
-class _NoFilling:
-    """RunRouter's filler slot: the live tables and plots read scalars only, so no external
-    data (frames, sweeps) is loaded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def _passthrough(self, doc: dict) -> dict:
-        return doc
-
-    descriptor = event_page = datum_page = resource = stream_resource = stream_datum = _passthrough
-
-
 @make_class_safe(logger=_CALLBACK_LOG)
 class _SafeRunRouter(RunRouter):
     """A RunRouter whose failures (a run that started before it was subscribed) are logged."""
@@ -104,7 +93,7 @@ def make_live_tables(*, out: Callable[[str], None] = print) -> RunRouter:
 
         return [], [subfactory]
 
-    return _SafeRunRouter([factory], filler_class=_NoFilling)
+    return _SafeRunRouter([factory], filler_class=NoFilling)
 
 
 def _can_plot_from_other_thread() -> bool:
@@ -132,7 +121,7 @@ class LivePlots(QtAwareCallback):
         super().__init__(use_teleporter=self._teleported)
         self.figures: dict[str, Any] = {}
         self._warned = False
-        self._router = RunRouter([self._factory], filler_class=_NoFilling)
+        self._router = RunRouter([self._factory], filler_class=NoFilling)
 
     def _factory(self, name: str, start: dict) -> tuple[list, list]:
         import matplotlib

@@ -1,5 +1,6 @@
 """Validation, journal, time-bounded catalog writes and recovery of interrupted runs."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -108,6 +109,31 @@ def test_catalog_writer_flushes_on_time_not_only_on_batch(catalog):
 
     RE(plan())
     assert rows_mid_run == [5]
+
+
+def test_a_long_run_keeps_no_stream_datum_documents_in_memory(session):
+    """Every frame gives a stream datum; event_model's default Filler (in a RunRouter) kept
+    them all until the run's stop, so memory grew with the run's length."""
+    from ionrig.plans import ratiometric_timecourse
+
+    stream_datum_keys = {"stream_resource", "uid", "seq_nums", "indices", "descriptor"}
+    alive: list[int] = []
+
+    def count(name, doc):
+        if name == "event" and doc["seq_num"] == 40 and "ratio_cell1" in doc["data"]:
+            gc.collect()
+            alive.append(
+                sum(
+                    1
+                    for o in gc.get_objects()
+                    if isinstance(o, dict) and o.keys() == stream_datum_keys
+                )
+            )
+
+    session.RE.subscribe(count)
+    session.RE(ratiometric_timecourse(session.rig, 40))
+    # 80 frames so far, each with its stream datum: a handful may be in flight
+    assert len(alive) == 1 and alive[0] < 10
 
 
 KILLED_PLAN = textwrap.dedent(
