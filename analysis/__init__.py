@@ -10,6 +10,7 @@ from ._membrane_test import (
     membrane_capacitance_from_ramp,
     membrane_test,
 )
+from ._phases import PhaseChange, SpecificChange, phase_changes, specific_change
 from ._ratiometric_estimate import RatiometricEstimate, ratiometric_estimate
 from ._ratiometry import ion_concentration, ratio
 from ._rois import (
@@ -35,6 +36,7 @@ __all__ = [
     "IVCurve",
     "LinearLeak",
     "MembraneTest",
+    "PhaseChange",
     "PolygonRoi",
     "RampCapacitance",
     "RatioCalibration",
@@ -43,6 +45,7 @@ __all__ = [
     "Roi",
     "RoiTraces",
     "RunUp",
+    "SpecificChange",
     "Trpm7Ramps",
     "calibrate",
     "calibrate_two_solutions",
@@ -59,12 +62,14 @@ __all__ = [
     "leak_subtract",
     "membrane_capacitance_from_ramp",
     "membrane_test",
+    "phase_changes",
     "ramp_samples",
     "ratio",
     "ratiometric_estimate",
     "roi_from_spec",
     "roi_mask",
     "roi_sums",
+    "specific_change",
     "subtract_background",
     "trpm7_ramps",
 ]

@@ -93,6 +93,8 @@ class Rig(Device, Stageable):
         #: for the patch plans' methods; the rig loader fills them from the rig file.
         self.pipette_solution: str | None = None
         self.solution_compositions: dict[str, dict[str, float]] = {}
+        #: every named solution (ionrig.chemistry.Solution: recipe, free ions, osmolality)
+        self.solutions: dict[str, Any] = {}
         super().__init__(name=name)
 
     @AsyncStatus.wrap

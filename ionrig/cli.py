@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+
+ENVIRONMENT_VARIABLE = "IONRIG_SOLUTIONS"  # ionrig.chemistry.ENVIRONMENT_VARIABLE
 
 __all__ = ["main"]
 
@@ -238,7 +241,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="data directory (default: $IONRIG_DATA or the user data directory)",
     )
+    parser.add_argument(
+        "--solutions",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="a solutions file (repeat to layer several); replaces $IONRIG_SOLUTIONS and the "
+        "rig file's",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    _solutions_parser(commands)
 
     demo = commands.add_parser("demo", help="340/380 time course on the simulated rig")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
@@ -431,6 +443,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _solutions_new(args) -> int:
+    from ionrig.solutions import write_starter
+
+    print(f"wrote {write_starter(args.path, force=args.force)}")
+    return 0
+
+
+def _solutions_check(args) -> int:
+    from ionrig.solutions import check_solutions
+
+    paths = args.paths or args.solutions or ()
+    status, text = check_solutions(paths, bath_tolerance_mOsm=args.bath_tolerance_mOsm)
+    print(text, file=sys.stderr if status else sys.stdout)
+    return status
+
+
+def _solutions_components(args) -> int:
+    from ionrig.solutions import list_components
+
+    print(list_components())
+    return 0
+
+
+def _solutions_parser(commands) -> None:
+    solutions = commands.add_parser("solutions", help="the lab's solutions files")
+    sub = solutions.add_subparsers(dest="solutions_command", required=True)
+    new = sub.add_parser("new", help="write a commented starter solutions file")
+    new.add_argument("path", help="where to write it (e.g. solutions.yaml)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    new.set_defaults(func=_solutions_new)
+    check = sub.add_parser(
+        "check", help="free ions, osmolality, ionic strength and junction potentials"
+    )
+    check.add_argument(
+        "paths", nargs="*", metavar="PATH", help="solutions files, layered (default: as a run)"
+    )
+    check.add_argument(
+        "--bath-tolerance-mOsm",
+        type=float,
+        default=10.0,
+        help="warn when solutions meant to be isosmotic differ by more (default 10)",
+    )
+    check.set_defaults(func=_solutions_check)
+    sub.add_parser("components", help="the components a recipe may list").set_defaults(
+        func=_solutions_components
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extras = parser.parse_known_args(argv)
@@ -438,6 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "func", None) is not _run or any(e.startswith("-") for e in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.params = [*args.params, *extras]
+    previous = os.environ.get(ENVIRONMENT_VARIABLE)
+    if args.solutions:  # --solutions wins over $IONRIG_SOLUTIONS and the rig file
+        os.environ[ENVIRONMENT_VARIABLE] = os.pathsep.join(args.solutions)
     try:
         return args.func(args)
     except (ValueError, RuntimeError) as error:
@@ -449,6 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is None:
+            os.environ.pop(ENVIRONMENT_VARIABLE, None)
+        else:
+            os.environ[ENVIRONMENT_VARIABLE] = previous
 
 
 if __name__ == "__main__":

@@ -58,13 +58,13 @@ from ionrig.devices.drivers._daq import channel_kind
 from ionrig.rig import (
     RigConfig,
     _axopatch_channels,
-    _composition,
     _filter_wheel_driver,
     _inject,
     _simulate_instruments,
     _valve_lines,
     read_rig_config,
     read_solutions,
+    solutions_origin,
 )
 from ionrig.simulators import (
     ScaledClock,
@@ -416,7 +416,7 @@ class _Doctor:
         self._closers.insert(0, restore)  # runs last, after the ports are closed
         clock = ScaledClock(config.time_scale)
         world = World.from_config(
-            config.world, clock=clock, seed=config.seed, solutions=read_solutions()
+            config.world, clock=clock, seed=config.seed, solutions=read_solutions(config)
         )
         daq = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
         self.instruments = _simulate_instruments(config, world, daq)
@@ -426,34 +426,36 @@ class _Doctor:
     def check_solutions(self) -> None:
         config = self.config
         assert config is not None
-        part = _Part("solutions file rigs/solutions.yaml", "perfusion.solutions")
+        origin = solutions_origin(config, None)
+        part = _Part(f"solutions: {origin}", "perfusion.solutions")
 
         def body() -> CheckResult:
-            known = read_solutions()
+            known = read_solutions(config)
             names = config.perfusion.solutions
             missing = [n for n in names if n not in known]
             if missing:
                 return CheckResult(
                     "solutions",
                     "FAIL",
-                    f"perfusion.solutions: {missing} are not in solutions.yaml "
+                    f"perfusion.solutions: {missing} are not in {origin} "
                     f"(known: {', '.join(known)})",
-                    "add them with their composition to rigs/solutions.yaml, or correct the "
-                    "names in perfusion.solutions",
+                    "add them with their recipe to the lab's solutions file (the rig file's "
+                    "'solutions', see docs/solutions.md), or correct the names in "
+                    "perfusion.solutions",
                 )
-            empty = [n for n in names if not _composition(known[n])]
+            empty = [n for n in names if not known[n].totals_mM]
             if empty:
                 return CheckResult(
                     "solutions",
                     "FAIL",
-                    f"{empty} have no composition in solutions.yaml (no amount is non-zero)",
-                    "give each its concentrations (mM) in rigs/solutions.yaml",
+                    f"{empty} have no composition in {origin} (nothing is added)",
+                    "give each its recipe (components in mM) in the solutions file",
                 )
             initial = config.perfusion.initial or names[0]
             return CheckResult(
                 "solutions",
                 "ok",
-                f"{len(names)} solutions, each in solutions.yaml with a composition: "
+                f"{len(names)} solutions, each in {origin} with a recipe: "
                 f"{', '.join(names)} (initial {initial})",
             )
 

@@ -14,13 +14,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ionrig.analysis import RatioCalibration
+from ionrig.analysis import (
+    PhaseChange,
+    RatioCalibration,
+    SpecificChange,
+    phase_changes,
+    specific_change,
+)
 
 __all__ = [
     "MgTimecourse",
     "SolutionChanges",
     "Sweeps",
     "Timecourse",
+    "UptakeEffect",
     "find_calibration_run",
     "iter_frames",
     "read_calibration",
@@ -30,6 +37,7 @@ __all__ = [
     "read_stream",
     "read_sweeps",
     "read_timecourse",
+    "read_uptake_effect",
 ]
 
 
@@ -457,4 +465,63 @@ def read_mg_free(catalog, run) -> MgTimecourse:
         calibration=calibration,
         calibration_uid=calibration_uid,
         solutions=read_solution_changes(run),
+    )
+
+
+@dataclass(frozen=True)
+class UptakeEffect:
+    """[Mg²⁺]ᵢ changes of an ``mg_uptake`` run, phase by phase (mM), and with a matched
+    control the Mg²⁺-specific change: treatment − control, paired per cell."""
+
+    uid: str
+    cells: list[str]
+    phases: list[PhaseChange]
+    treatment: PhaseChange
+    control: PhaseChange | None
+    mg_specific: SpecificChange | None
+    window_s: float
+
+
+def _phase_times(mg: MgTimecourse, planned: Sequence[dict[str, Any]]):
+    """(role, solution, start_s, stop_s) of the planned phases, from the perfusion stream."""
+    t = mg.t_s
+    periods = mg.solutions.periods(float(t.min()), float(t.max()))
+    default_roles = ("baseline", "treatment", "washout")  # runs recorded before roles were
+    phases = [
+        {"role": default_roles[min(i, 2)], **p}
+        for i, p in enumerate(planned)
+        if p["duration_min"] > 0
+    ]
+    if [p["solution"] for p in phases] != [name for _, _, name in periods]:
+        raise ValueError(
+            f"run {mg.uid[:8]}: its perfusion stream ({[n for _, _, n in periods]}) does not "
+            f"follow its planned phases ({[p['solution'] for p in phases]}); was it cut short?"
+        )
+    return [
+        (p["role"], p["solution"], start, stop)
+        for p, (start, stop, _) in zip(phases, periods, strict=True)
+    ]
+
+
+def read_uptake_effect(catalog, run, *, window_s: float = 120.0) -> UptakeEffect:
+    """Phase-by-phase [Mg²⁺]ᵢ changes of an ``mg_uptake`` run (its own calibration, as
+    :func:`read_mg_free`); each plateau is the mean over a phase's last ``window_s``."""
+    start = run.metadata["start"]
+    if start.get("plan_name") != "mg_uptake":
+        raise ValueError(f"{_describe(run)} is not an mg_uptake run")
+    mg = read_mg_free(catalog, run)
+    cells = list(mg.mg_free_mM)
+    signal = np.column_stack([mg.mg_free_mM[c] for c in cells])
+    changes = phase_changes(mg.t_s, signal, _phase_times(mg, start["phases"]), window_s=window_s)
+    by_role = {c.role: c for c in changes if c.role in ("treatment", "control")}
+    control = by_role.get("control")
+    treatment = by_role["treatment"]
+    return UptakeEffect(
+        uid=start["uid"],
+        cells=cells,
+        phases=changes,
+        treatment=treatment,
+        control=control,
+        mg_specific=specific_change(treatment, control) if control is not None else None,
+        window_s=float(window_s),
     )

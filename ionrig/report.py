@@ -40,6 +40,7 @@ from ionrig.readers import (
     read_stream,
     read_sweeps,
     read_timecourse,
+    read_uptake_effect,
 )
 
 __all__ = ["REPORTED_PLANS", "write_report"]
@@ -237,6 +238,61 @@ def _timecourse(run, stem: str, writer: _Writer) -> _Content:
     return content
 
 
+def _chemistry_notes(run, content: _Content) -> None:
+    """The tonicity warnings the run recorded (its start document's chemistry)."""
+    for warning in (run.metadata["start"].get("chemistry") or {}).get("warnings", []):
+        content.notes.append(f"Solutions: {warning}")
+
+
+def _uptake(run, stem: str, writer: _Writer) -> _Content:
+    """An mg_uptake run: the time course, and [Mg²⁺]ᵢ changes phase by phase — with a matched
+    control, the Mg²⁺-specific change (treatment − control, paired per cell)."""
+    content = _timecourse(run, stem, writer)
+    _chemistry_notes(run, content)
+    if writer.catalog is None:
+        content.notes.append("Phase changes need the catalog (the run's calibration).")
+        return content
+    try:
+        effect = read_uptake_effect(writer.catalog, run)
+    except ValueError as error:  # a run cut short, a phase too short for its window
+        content.notes.append(f"Phase changes not computed: {error}")
+        return content
+    rows = [
+        (
+            change.role,
+            change.solution,
+            _fmt(change.mean_change, 3),
+            _fmt(change.mean_change_se, 2),
+            str(change.change.size),
+        )
+        for change in effect.phases
+    ]
+    if effect.mg_specific is not None:
+        rows.append(
+            (
+                "Mg²⁺-specific",
+                "treatment − control, paired per cell",
+                _fmt(effect.mg_specific.mean, 3),
+                _fmt(effect.mg_specific.se, 2),
+                str(effect.mg_specific.n_cells),
+            )
+        )
+    content.tables.append(
+        _Table(
+            f"[Mg²⁺]ᵢ change by phase (plateau: mean of each phase's last {effect.window_s:g} s, "
+            "minus the phase before)",
+            ("phase", "solution", "mean change (mM)", "SE across cells (mM)", "cells"),
+            tuple(rows),
+        )
+    )
+    if effect.control is None:
+        content.notes.append(
+            "No matched control (mg_uptake control=…): the treatment's change includes what "
+            "its K⁺, Na⁺, aspartate and tonicity do, not only its Mg²⁺."
+        )
+    return content
+
+
 def _iv_ramps(run, stem: str, writer: _Writer, content: _Content) -> None:
     """The raw I-V of up to IV_RAMPS ramps, from the sweeps."""
     sweeps = read_sweeps(run)
@@ -418,7 +474,7 @@ def _form_seal(run, stem: str, writer: _Writer) -> _Content:
 _Handler = Callable[[Any, str, _Writer], _Content]
 _HANDLERS: dict[str, _Handler] = {
     "ratiometric_timecourse": _timecourse,
-    "mg_uptake": _timecourse,
+    "mg_uptake": _uptake,
     "trpm7_ramps": _trpm7,
     "membrane_test": _membrane_test,
     "form_seal": _form_seal,

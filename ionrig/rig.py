@@ -8,7 +8,7 @@ simulated: plans see the same :class:`~ionrig.devices.Rig` either way.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ionrig.chemistry import Solution, SolutionsError, load_solutions, solutions_paths
 from ionrig.config import ConfigError, build, merge
 from ionrig.devices import (
     AnalogPumpFlow,
@@ -68,7 +69,6 @@ from ionrig.simulators import (
     SimulatedLambda10_3,
     SimulatedLambdaDG4,
     SimulatedNE500,
-    SolutionsFile,
     WallClock,
     World,
     WorldConfig,
@@ -382,6 +382,9 @@ class RigConfig:
     seed: int = 0
     #: operator steps fail the current cell instead of prompting (overnight queues)
     unattended: bool = False
+    #: the lab's solutions files (paths relative to the rig file), layered; none: the packaged
+    #: example. ``--solutions`` and $IONRIG_SOLUTIONS take precedence (docs/solutions.md)
+    solutions: list[str] = field(default_factory=list)
     world: WorldConfig = field(default_factory=WorldConfig)
     filter_wheel: FilterWheelConfig = field(default_factory=FilterWheelConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -444,11 +447,13 @@ def available_rigs() -> list[str]:
 def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -> RigConfig:
     """Parse a rig file (packaged name or path) with top-level ``overrides`` deep-merged."""
     text_name = str(name_or_path)
+    rig_dir: Path | None = None  # solutions paths in a rig file are relative to it
     if text_name.endswith((".yaml", ".yml")) or os.sep in text_name or Path(text_name).exists():
         path = Path(text_name)
         if not path.is_file():
             raise ConfigError(f"rig file {text_name!r} does not exist")
         raw = yaml.safe_load(path.read_text())
+        rig_dir = path.parent
     else:
         names = available_rigs()
         if text_name not in names:
@@ -458,6 +463,14 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
         raw = yaml.safe_load((resources.files("ionrig.rigs") / f"{text_name}.yaml").read_text())
     if not isinstance(raw, dict):
         raise ConfigError(f"rig file {text_name!r} must hold a mapping")
+    entry = raw.get("solutions")
+    if isinstance(entry, str):
+        entry = raw["solutions"] = [entry]
+    if isinstance(entry, list) and rig_dir is not None:
+        raw["solutions"] = [
+            str(rig_dir / e) if isinstance(e, str) and not Path(e).is_absolute() else e
+            for e in entry
+        ]
     return build(RigConfig, merge(raw, overrides))
 
 
@@ -589,19 +602,32 @@ def _valve_lines(config: RigConfig) -> dict[str, str]:
     }
 
 
-def read_solutions() -> dict[str, Any]:
-    """The shared solutions file (``rigs/solutions.yaml``): name → Solution."""
-    raw = yaml.safe_load((resources.files("ionrig.rigs") / "solutions.yaml").read_text())
-    return build(SolutionsFile, raw, "solutions.yaml").solutions
+def read_solutions(
+    config: RigConfig | None = None, solutions: Sequence[str | os.PathLike] | None = None
+) -> dict[str, Solution]:
+    """The rig's solutions, name → Solution: the files of ``solutions`` (``--solutions``), else
+    $IONRIG_SOLUTIONS, else the rig file's ``solutions``, else the packaged example."""
+    paths = solutions_paths(solutions, config.solutions if config is not None else None)
+    try:
+        return load_solutions(*paths)
+    except SolutionsError as error:
+        raise ConfigError(str(error)) from error
 
 
-def _perfusion(config: RigConfig, daq: Daq, clock) -> Perfusion:
+def solutions_origin(config: RigConfig, solutions: Sequence[str | os.PathLike] | None) -> str:
+    """Which files a rig's solutions come from, for messages."""
+    paths = solutions_paths(solutions, config.solutions)
+    return ", ".join(p.name for p in paths) if paths else "the packaged solutions.yaml"
+
+
+def _perfusion(
+    config: RigConfig, daq: Daq, clock, known: Mapping[str, Solution], origin: str
+) -> Perfusion:
     p = config.perfusion
-    known = read_solutions()
     missing = [name for name in p.solutions if name not in known]
     if missing:
         raise ConfigError(
-            f"perfusion.solutions: {missing} are not in solutions.yaml (known: {', '.join(known)})"
+            f"perfusion.solutions: {missing} are not in {origin} (known: {', '.join(known)})"
         )
     if p.flow == "gravity":
         flow = GravityFlow(clock, p.flow_mL_per_min)
@@ -631,19 +657,31 @@ def _perfusion(config: RigConfig, daq: Daq, clock) -> Perfusion:
     )
 
 
-def _composition(solution) -> dict[str, float]:
-    return {k: v for k, v in solution.to_dict().items() if isinstance(v, int | float) and v}
+def _composition(solution: Solution) -> dict[str, float]:
+    """What a start document lists of a solution: totals (``na_mM`` …), free Mg²⁺ and Ca²⁺,
+    additives in their own units, pH and osmolality."""
+    composition = {f"{species}_mM": round(v, 6) for species, v in solution.totals_mM.items() if v}
+    for name in ("dye_am_uM", "dye_uM", "pluronic_percent", "ionophore_uM"):
+        if getattr(solution, name):
+            composition[name] = getattr(solution, name)
+    composition["mg_free_mM"] = round(solution.mg_free_mM, 6)
+    composition["ca_free_uM"] = round(solution.ca_free_uM, 6)
+    composition["ph"] = solution.ph
+    composition["osmolarity_mOsm"] = round(solution.osmolarity_mOsm, 2)
+    return composition
 
 
 def load_rig(
     name_or_path: str | os.PathLike = "sim",
     *,
     raw_dir: str | os.PathLike | None = None,
+    solutions: Sequence[str | os.PathLike] | None = None,
     **overrides: Any,
 ) -> Rig:
     """Build and connect the rig of a rig file; needs a RunEngine (its event loop) to exist.
 
     ``raw_dir`` is where detectors write their files (default: the data directory's ``raw/``).
+    ``solutions`` names solutions files that replace the rig file's (``--solutions``).
     ``overrides`` replace top-level keys of the file (``time_scale=1000``, ``seed=3``, or a
     mapping such as ``world={"n_cells": 3}`` that is merged into the file's).
 
@@ -657,13 +695,16 @@ def load_rig(
     from ionrig.catalog import DataLocation
 
     config = read_rig_config(name_or_path, **overrides)
+    table = read_solutions(config, solutions)
+    origin = solutions_origin(config, solutions)
     raw = Path(raw_dir) if raw_dir is not None else DataLocation.at().raw_dir
     raw.mkdir(parents=True, exist_ok=True)
     if config.simulated:
         clock = ScaledClock(config.time_scale)
-        world = World.from_config(
-            config.world, clock=clock, seed=config.seed, solutions=read_solutions()
-        )
+        try:
+            world = World.from_config(config.world, clock=clock, seed=config.seed, solutions=table)
+        except ValueError as error:
+            raise ConfigError(f"world.{error}") from error
         daq_backend = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
         instruments = _simulate_instruments(config, world, daq_backend)
     else:
@@ -709,7 +750,7 @@ def load_rig(
             exposure_ms=config.camera.exposure_ms,
             port=BlockingPort("camera", retry=CAMERA_RETRY),
         ),
-        perfusion=_perfusion(config, daq, clock),
+        perfusion=_perfusion(config, daq, clock, table, origin),
         amplifier=PatchAmplifier(
             axopatch,
             path_provider,
@@ -745,12 +786,11 @@ def load_rig(
     rig.instruments = instruments
     for fault in config.faults:
         _inject(instruments, fault)
-    rig.solution_compositions = {
-        name: _composition(entry) for name, entry in read_solutions().items()
-    }
+    rig.solutions = table
+    rig.solution_compositions = {name: _composition(entry) for name, entry in table.items()}
     if a.pipette_solution is not None and a.pipette_solution not in rig.solution_compositions:
         raise ConfigError(
-            f"amplifier.pipette_solution: {a.pipette_solution!r} is not in solutions.yaml "
+            f"amplifier.pipette_solution: {a.pipette_solution!r} is not in {origin} "
             f"(known: {', '.join(rig.solution_compositions)})"
         )
     rig.pipette_solution = (

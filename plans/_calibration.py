@@ -15,6 +15,7 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig
 
+from ._chemistry import chemistry_md
 from ._imaging import (
     Imaging,
     check_imaging,
@@ -239,6 +240,9 @@ def calibrate_in_situ(
                 rmin_solution: {"role": "Rmin (Mg-free, ionophore)", "composition_mM": low},
                 rmax_solution: {"role": "Rmax (high Mg, ionophore)", "composition_mM": high},
             },
+            "chemistry": chemistry_md(
+                rig, [rmin_solution, rmax_solution], plan_name="calibrate_in_situ"
+            ),
             "method": "Grynkiewicz in-situ: ionophore + Mg-free/EDTA, then ionophore + high "
             "Mg; high-Mg signals unmixed with the bound fraction C/(C+Kd) "
             "(ionrig.analysis.calibrate_two_solutions; physiology-parameters.md §3.2)",

@@ -13,6 +13,7 @@ from ophyd_async.core import TriggerInfo
 
 from ionrig.devices import Rig
 
+from ._chemistry import chemistry_md
 from ._operator import operator_step
 from ._perfusion import check_solution, exchange_solution
 from ._reading import rig_time_s
@@ -92,6 +93,7 @@ def dye_loading(
         "dye": "Mag-fura-2 AM",
         "solution": solution,
         "solution_composition_mM": rig.perfusion.composition(solution),
+        "chemistry": chemistry_md(rig, [solution], plan_name="dye_loading"),
         "excitation_nm": [380],
         **extra_md,
     }

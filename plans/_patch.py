@@ -28,6 +28,7 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import ComputedReadout, PatchAmplifier, Rig, step_protocol
 
+from ._chemistry import chemistry_md
 from ._operator import APPROACH_CELL, operator_step
 from ._reading import rig_time_s
 from ._schedule import paced
@@ -129,12 +130,18 @@ def _methods(
     holding_mV = yield from bps.rd(rig.amplifier.holding_mV)
     pipette = getattr(rig, "pipette_solution", None)
     compositions = getattr(rig, "solution_compositions", {}) or {}
+    bath = yield from bps.rd(rig.perfusion.solution)
+    chemistry = chemistry_md(
+        rig, [bath] if isinstance(bath, str) else [], pipette=pipette, plan_name=plan_name
+    )
     return {
         "plan_name": plan_name,
         "plan_args": plan_args,
         # what the rig exposes (None when nobody told it); the operator may give it in md
         "pipette_solution": pipette,
         "pipette_solution_composition_mM": compositions.get(pipette) if pipette else None,
+        "bath_solution": bath if isinstance(bath, str) else None,
+        "chemistry": chemistry,
         "amplifier_telegraphs": telegraphs,
         "holding_mV_at_start": float(holding_mV),
         "reference": REFERENCE,

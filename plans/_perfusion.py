@@ -11,6 +11,7 @@ from bluesky.utils import MsgGenerator
 
 from ionrig.devices import Rig
 
+from ._chemistry import chemistry_md
 from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["check_solution", "exchange_solution", "wash"]
@@ -56,6 +57,7 @@ def wash(
         "plan_args": {"solution": solution, "bath_volumes": bath_volumes},
         "solution": solution,
         "solution_composition_mM": rig.perfusion.composition(solution),
+        "chemistry": chemistry_md(rig, [solution], plan_name="wash"),
         **extra_md,
     }
 

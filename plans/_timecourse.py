@@ -18,6 +18,7 @@ from ophyd_async.core import TriggerInfo
 
 from ionrig.devices import ExcitationSequence, Rig
 
+from ._chemistry import chemistry_md
 from ._imaging import (
     BACKGROUND_ROI,
     Imaging,
@@ -174,6 +175,7 @@ def ratiometric_timecourse(
             **imaging.start_md(),
             "solution": solution,
             "solution_composition_mM": rig.perfusion.composition(solution),
+            "chemistry": chemistry_md(rig, [solution], plan_name="ratiometric_timecourse"),
             "hints": {"dimensions": [[["t_s"], "ratio"]]},
             **extra_md,
         }

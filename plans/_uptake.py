@@ -1,4 +1,5 @@
-"""The seed experiment: intracellular free Mg²⁺ through baseline → Mg-K-aspartate → washout."""
+"""The seed experiment: intracellular free Mg²⁺ through baseline → (matched control → washout)
+→ Mg-K-aspartate → washout."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from ophyd_async.core import TriggerInfo, wait_for_value
 from ionrig.devices import Rig
 
 from ._calibration import calibrate_in_situ, imaging_phase
+from ._chemistry import chemistry_md
 from ._imaging import Imaging, check_imaging, open_imaging
 from ._perfusion import check_solution
 from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_md, check_number
 
-__all__ = ["MgUptakeResult", "mg_uptake"]
+__all__ = ["MgUptakeResult", "Phase", "check_probenecid", "mg_uptake", "uptake_phases"]
 
 
 @dataclass(frozen=True)
@@ -36,48 +38,73 @@ def _record_perfusion(rig: Rig) -> MsgGenerator[None]:
     yield from bps.trigger_and_read([rig.t_s, rig.perfusion], name="perfusion")
 
 
-def mg_uptake(
-    rig: Rig,
-    *,
-    treatment: str = "mg_k_aspartate",
-    baseline_solution: str = "hbss",
-    baseline_min: float = 5.0,
-    treatment_min: float = 20.0,
-    washout_min: float = 15.0,
-    calibrate: bool = True,
-    exposure_ms: float = 20.0,
-    interval_s: float = 10.0,
-    rois: Mapping[str, Any] | Sequence[Any] | None = None,
-    background_roi: Mapping[str, Any] | None = None,
-    calibration: Mapping[str, Any] | None = None,
-    md: Mapping[str, Any] | None = None,
-) -> MsgGenerator[MgUptakeResult]:
-    """Continuous 340/380 imaging (a pair every ``interval_s`` of rig time) while the bath is
-    perfused with ``baseline_solution`` for ``baseline_min``, ``treatment`` for
-    ``treatment_min`` and ``baseline_solution`` again for ``washout_min``; then, with
-    ``calibrate``, :func:`calibrate_in_situ` on the same ROIs (options in ``calibration``).
+@dataclass(frozen=True)
+class Phase:
+    """One perfusion phase of :func:`mg_uptake`: solution, duration (min) and role."""
 
-    Solution changes do not pause imaging: each is a ``perfusion`` event when the valve
-    switches and another when the bath has exchanged (``exchanged_bath_volumes``). Streams of
-    the time course: ``primary``, ``ratio`` (as ``ratiometric_timecourse``) and ``perfusion``;
-    its start document lists both solutions with their compositions and the planned phases.
-    Returns :class:`MgUptakeResult`.
-    """
-    check_solution(rig, treatment, "treatment")
-    check_solution(rig, baseline_solution, "baseline_solution")
-    if treatment == baseline_solution:
-        raise PlanParameterError("treatment and baseline_solution must be different solutions")
-    phases_min = {}
-    for name, value, low in (
-        ("baseline_min", baseline_min, 0.5),
-        ("treatment_min", treatment_min, 0.5),
-        ("washout_min", washout_min, 0.0),
-    ):
-        phases_min[name] = check_number(name, value, minimum=low, maximum=1440.0, unit="min")
-    if not isinstance(calibrate, bool):
-        raise PlanParameterError(f"calibrate must be True or False, got {calibrate!r}")
-    request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
+    solution: str
+    minutes: float
+    role: str  # baseline, control, washout, treatment
+
+
+def uptake_phases(
+    baseline: str, treatment: str, control: str | None, minutes: Mapping[str, float]
+) -> list[Phase]:
+    """baseline → treatment → washout; with a ``control``: baseline → control → washout →
+    treatment → washout (the control as long as the treatment, on the same cells)."""
+    phases = [Phase(baseline, minutes["baseline_min"], "baseline")]
+    if control is not None:
+        phases += [
+            Phase(control, minutes["treatment_min"], "control"),
+            Phase(baseline, minutes["washout_min"], "washout"),
+        ]
+    phases += [
+        Phase(treatment, minutes["treatment_min"], "treatment"),
+        Phase(baseline, minutes["washout_min"], "washout"),
+    ]
+    return phases
+
+
+def _probenecid_mM(rig: Rig, solution: str) -> float:
+    table = getattr(rig, "solutions", None) or {}
+    return table[solution].totals_mM.get("probenecid", 0.0) if solution in table else 0.0
+
+
+def check_probenecid(rig: Rig, phases: Sequence[Phase], flowing: str | None = None) -> None:
+    """Refuse phases that drop probenecid when the baseline (or the wash that left ``flowing``
+    in the bath) has it: dye leak would change with the solution, not with Mg²⁺."""
+    source = next(
+        (n for n in (flowing, phases[0].solution) if n and _probenecid_mM(rig, n) > 0), None
+    )
+    if source is None:
+        return
+    without = [p.solution for p in phases if _probenecid_mM(rig, p.solution) <= 0]
+    if without:
+        raise PlanParameterError(
+            f"{source!r} holds probenecid ({_probenecid_mM(rig, source):g} mM) but "
+            f"{', '.join(dict.fromkeys(without))} do not: keep probenecid in every phase "
+            "(e.g. mg_k_aspartate_probenecid and hbss_probenecid) so dye leak stays the same"
+        )
+
+
+def _check_reservoirs(rig: Rig, phases: Sequence[Phase]) -> None:
+    """Each solution must last through its phases (flow continues all along)."""
+    flow = rig.perfusion.flow_rate_mL_per_min
+    needs_mL: dict[str, float] = {}
+    for phase in phases:
+        needs_mL[phase.solution] = needs_mL.get(phase.solution, 0.0) + flow * phase.minutes
+    for solution, needed in needs_mL.items():
+        held = rig.perfusion.remaining_mL(solution)
+        if needed > held:
+            raise PlanParameterError(
+                f"the {solution!r} reservoir holds {held:.1f} mL but {needed:.1f} mL are needed "
+                f"({flow:g} mL/min over its phases): refill it or shorten the phases"
+            )
+
+
+def _check_calibration_options(
+    rig: Rig, request, calibration, rois, background_roi
+) -> dict[str, Any]:
     if calibration is not None and not isinstance(calibration, Mapping):
         raise PlanParameterError(f"calibration must be a mapping of options, got {calibration!r}")
     calibration_options = dict(calibration or {})
@@ -112,22 +139,121 @@ def mg_uptake(
         ) from None
     except PlanParameterError as error:
         raise PlanParameterError(f"calibration: {error}") from None
+    return calibration_options
+
+
+def _check_solutions(rig: Rig, treatment: str, control: str | None, baseline: str) -> None:
+    check_solution(rig, treatment, "treatment")
+    check_solution(rig, baseline, "baseline_solution")
+    if control is not None:
+        check_solution(rig, control, "control")
+    named = [treatment, baseline, *([control] if control is not None else [])]
+    if len(set(named)) != len(named):
+        raise PlanParameterError(
+            "treatment, control and baseline_solution must be different solutions; got "
+            + ", ".join(repr(n) for n in named)
+        )
+
+
+def _run_phases(
+    rig: Rig, imaging: Imaging, phases: Sequence[Phase], interval_s: float, exposure_ms: float
+) -> MsgGenerator[None]:
+    """Image through every phase: switch the valve, record it, image until the phase ends,
+    recording the moment the bath has exchanged."""
+    yield from bps.prepare(rig.camera, TriggerInfo(livetime=exposure_ms / 1000.0), wait=True)
+    first_s = yield from rig_time_s(rig)
+    for phase in phases:
+        if phase.minutes <= 0:
+            continue
+        group = bps.short_uid("exchange")
+        yield from bps.abs_set(rig.perfusion, phase.solution, group=group)
+        yield from bps.wait_for(
+            [lambda s=phase.solution: wait_for_value(rig.perfusion.solution, s, timeout=10.0)]
+        )
+        yield from _record_perfusion(rig)  # the valve switched
+        watch = {"group": group, "recorded": False}
+
+        def after_pair(watch=watch) -> MsgGenerator[None]:
+            if watch["recorded"]:
+                return
+            done = yield from bps.wait(group=watch["group"], timeout=0.001, error_on_timeout=False)
+            if done:
+                watch["recorded"] = True
+                yield from _record_perfusion(rig)  # the bath has exchanged
+
+        yield from imaging_phase(
+            imaging,
+            interval_s=interval_s,
+            max_s=phase.minutes * 60.0,
+            first_s=first_s,
+            after_pair=after_pair,
+        )
+        if not watch["recorded"]:
+            yield from bps.wait(group=group)
+            yield from _record_perfusion(rig)
+
+
+def mg_uptake(
+    rig: Rig,
+    *,
+    treatment: str = "mg_k_aspartate",
+    control: str | None = None,
+    baseline_solution: str = "hbss",
+    baseline_min: float = 5.0,
+    treatment_min: float = 20.0,
+    washout_min: float = 15.0,
+    calibrate: bool = True,
+    exposure_ms: float = 20.0,
+    interval_s: float = 10.0,
+    rois: Mapping[str, Any] | Sequence[Any] | None = None,
+    background_roi: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
+    md: Mapping[str, Any] | None = None,
+) -> MsgGenerator[MgUptakeResult]:
+    """Continuous 340/380 imaging (a pair every ``interval_s`` of rig time) while the bath is
+    perfused with ``baseline_solution`` for ``baseline_min``, ``treatment`` for
+    ``treatment_min`` and ``baseline_solution`` again for ``washout_min``; then, with
+    ``calibrate``, :func:`calibrate_in_situ` on the same ROIs (options in ``calibration``).
+
+    ``control`` (e.g. ``k_aspartate_control``: the treatment's K⁺, Na⁺, aspartate and
+    tonicity without its Mg²⁺) runs first on the same cells, as long as the treatment and
+    followed by a washout, so the Mg²⁺-specific change (treatment − control) separates from
+    the K⁺/aspartate/tonicity change (:func:`ionrig.analysis.phase_changes`). When the
+    baseline or the solution flowing at the start (a wash) holds probenecid, every phase must.
+
+    Solution changes do not pause imaging: each is a ``perfusion`` event when the valve
+    switches and another when the bath has exchanged (``exchanged_bath_volumes``). Streams of
+    the time course: ``primary``, ``ratio`` (as ``ratiometric_timecourse``) and ``perfusion``;
+    its start document lists the solutions with their compositions and chemistry, and the
+    planned ``phases`` (solution, duration_min, role). Returns :class:`MgUptakeResult`.
+    """
+    _check_solutions(rig, treatment, control, baseline_solution)
+    phases_min = {}
+    for name, value, low in (
+        ("baseline_min", baseline_min, 0.5),
+        ("treatment_min", treatment_min, 0.5),
+        ("washout_min", washout_min, 0.0),
+    ):
+        phases_min[name] = check_number(name, value, minimum=low, maximum=1440.0, unit="min")
+    if not isinstance(calibrate, bool):
+        raise PlanParameterError(f"calibrate must be True or False, got {calibrate!r}")
+    request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
+    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
+    if calibrate:
+        calibration_options = _check_calibration_options(
+            rig, request, calibration, rois, background_roi
+        )
+    elif calibration:
+        raise PlanParameterError("calibration options are given but calibrate is False")
+    else:
+        calibration_options = {}
     extra_md = check_md(md)
-    # Reservoirs: each solution must last through its phases (flow continues all along).
-    flow = rig.perfusion.flow_rate_mL_per_min
-    needs_mL = {
-        baseline_solution: flow * (phases_min["baseline_min"] + phases_min["washout_min"]),
-        treatment: flow * phases_min["treatment_min"],
-    }
-    for solution, needed in needs_mL.items():
-        held = rig.perfusion.remaining_mL(solution)
-        if needed > held:
-            raise PlanParameterError(
-                f"the {solution!r} reservoir holds {held:.1f} mL but {needed:.1f} mL are needed "
-                f"({flow:g} mL/min over its phases): refill it or shorten the phases"
-            )
+    phases = uptake_phases(baseline_solution, treatment, control, phases_min)
+    check_probenecid(rig, phases)
+    _check_reservoirs(rig, phases)
     args = {
         "treatment": treatment,
+        "control": control,
         "baseline_solution": baseline_solution,
         **phases_min,
         "calibrate": calibrate,
@@ -135,7 +261,9 @@ def mg_uptake(
         "interval_s": interval_s,
         "calibration": calibration_options or None,
     }
-    camera = rig.camera
+    roles = {baseline_solution: "baseline and washout", treatment: "treatment"}
+    if control is not None:
+        roles[control] = "control (treatment without its Mg)"
 
     def time_course(imaging: Imaging) -> MsgGenerator[str]:
         start_md = {
@@ -144,19 +272,12 @@ def mg_uptake(
             **imaging.start_md(),
             "solution": baseline_solution,
             "solutions": {
-                baseline_solution: {
-                    "role": "baseline and washout",
-                    "composition_mM": rig.perfusion.composition(baseline_solution),
-                },
-                treatment: {
-                    "role": "treatment",
-                    "composition_mM": rig.perfusion.composition(treatment),
-                },
+                name: {"role": role, "composition_mM": rig.perfusion.composition(name)}
+                for name, role in roles.items()
             },
+            "chemistry": chemistry_md(rig, list(roles), plan_name="mg_uptake"),
             "phases": [
-                {"solution": baseline_solution, "duration_min": phases_min["baseline_min"]},
-                {"solution": treatment, "duration_min": phases_min["treatment_min"]},
-                {"solution": baseline_solution, "duration_min": phases_min["washout_min"]},
+                {"solution": p.solution, "duration_min": p.minutes, "role": p.role} for p in phases
             ],
             "calibration_run": "an in-situ calibration run follows (its start document's "
             "calibrates_uid names this run)"
@@ -165,58 +286,21 @@ def mg_uptake(
             "hints": {"dimensions": [[["t_s"], "ratio"]]},
             **extra_md,
         }
-
-        def body() -> MsgGenerator[None]:
-            livetime = request.exposure_ms / 1000.0
-            yield from bps.prepare(camera, TriggerInfo(livetime=livetime), wait=True)
-            first_s = yield from rig_time_s(rig)
-            for solution, minutes in (
-                (baseline_solution, phases_min["baseline_min"]),
-                (treatment, phases_min["treatment_min"]),
-                (baseline_solution, phases_min["washout_min"]),
-            ):
-                if minutes <= 0:
-                    continue
-                group = bps.short_uid("exchange")
-                yield from bps.abs_set(rig.perfusion, solution, group=group)
-                yield from bps.wait_for(
-                    [lambda s=solution: wait_for_value(rig.perfusion.solution, s, timeout=10.0)]
-                )
-                yield from _record_perfusion(rig)  # the valve switched
-                watch = {"group": group, "recorded": False}
-
-                def after_pair(watch=watch) -> MsgGenerator[None]:
-                    if watch["recorded"]:
-                        return
-                    done = yield from bps.wait(
-                        group=watch["group"], timeout=0.001, error_on_timeout=False
-                    )
-                    if done:
-                        watch["recorded"] = True
-                        yield from _record_perfusion(rig)  # the bath has exchanged
-
-                yield from imaging_phase(
-                    imaging,
-                    interval_s=interval_s,
-                    max_s=minutes * 60.0,
-                    first_s=first_s,
-                    after_pair=after_pair,
-                )
-                if not watch["recorded"]:
-                    yield from bps.wait(group=group)
-                    yield from _record_perfusion(rig)
+        body = _run_phases(rig, imaging, phases, interval_s, request.exposure_ms)
 
         def close_shutter() -> MsgGenerator[None]:
             yield from bps.mv(rig.filter_wheel.shutter, "closed")
 
         return (
             yield from bpp.finalize_wrapper(
-                bpp.stage_wrapper(bpp.run_wrapper(body(), md=start_md), [camera]),
+                bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [rig.camera]),
                 close_shutter(),
             )
         )
 
     def plan() -> MsgGenerator[MgUptakeResult]:
+        flowing = yield from bps.rd(rig.perfusion.solution)
+        check_probenecid(rig, phases, flowing if isinstance(flowing, str) else None)
         imaging = yield from open_imaging(request, rig)
         uptake_uid = yield from time_course(imaging)
         calibration_uid = None

@@ -11,7 +11,7 @@ from ._chamber import ChamberConfig
 from ._clock import Clock, ScaledClock, SteppedClock, WallClock
 from ._daq import DaqEvent, SimulatedDaq, SweepRecord
 from ._dye import MagFura2
-from ._electrophysiology import Patch, PatchConfig, PatchError
+from ._electrophysiology import Patch, PatchConfig, PatchError, ionic_equivalents
 from ._faults import Fault, FaultKind
 from ._newera import SimulatedNE500
 from ._optics import (
@@ -33,7 +33,7 @@ from ._serial_url import (
     registered_simulated_instruments,
     unregister_simulated_instrument,
 )
-from ._solutions import DEFAULT_SOLUTIONS, Solution, SolutionsFile
+from ._solutions import DEFAULT_SOLUTIONS, Solution, SolutionsFile, amounts_of
 from ._sutter import SimulatedLambda10_3, SimulatedLambdaDG4
 from ._thorlabs import SimulatedFW102C
 from ._world import (
@@ -91,9 +91,11 @@ __all__ = [
     "WallClock",
     "World",
     "WorldConfig",
+    "amounts_of",
     "bind_excitation",
     "default_cells",
     "get_simulated_instrument",
+    "ionic_equivalents",
     "register_simulated_instrument",
     "registered_simulated_instruments",
     "serve_tcp",

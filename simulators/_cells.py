@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ._solutions import CHELATOR_KD_MM, INDEX, free_concentration, free_of
+from ._solutions import INDEX, free_concentration, free_of, mg_kd_mM
 
 if TYPE_CHECKING:
     from ._dye import MagFura2
@@ -180,6 +180,12 @@ class CellModelConfig:
     ca_tau_s: float = 10.0  # Ca²⁺ extrusion time constant; not in the reference (estimate)
     total_mg_mM: float = 18.5  # §11 total cellular Mg 17-20 mM: midpoint
     atp_mM: float = 5.0  # not in the reference: typical cytosolic ATP (estimate)
+    #: Osmotic volume (Boyle–van 't Hoff: V/V0 = b + (1 − b)·Π0/Π for a bath of osmolality Π
+    #: against the rest bath's Π0; Hoffmann, Lambert & Pedersen 2009, Physiol Rev 89:193):
+    #: the osmotically inactive fraction b and the time constant of water flow are estimates;
+    #: no regulatory volume decrease. Swelling dilutes every cytosolic concentration.
+    osmotic_inactive_fraction: float = 0.3
+    volume_tau_s: float = 30.0
     #: Low-affinity slow pool (§11 "low-affinity buffer", §8.5 "slow bound pool"): capacity and
     #: Kd are estimates; with Mg·ATP (washing out with the ATP) they set the TRPM7 run-up after
     #: break-in into a Mg-free pipette: τ ≈ 100 s with the §7.1 TRPM7 pipette (Rp 3, Ra 7 MΩ),
@@ -251,6 +257,13 @@ class CellModelConfig:
                 raise ValueError(f"cell_model {name} must be >= 0, got {getattr(self, name)!r}")
         if not -150 <= self.v_rest_mV <= 50:
             raise ValueError(f"cell_model v_rest_mV must be in -150..50 mV, got {self.v_rest_mV}")
+        if not 0 <= self.osmotic_inactive_fraction < 1:
+            raise ValueError(
+                "cell_model osmotic_inactive_fraction must be in [0, 1), got "
+                f"{self.osmotic_inactive_fraction!r}"
+            )
+        if not self.volume_tau_s > 0:
+            raise ValueError(f"cell_model volume_tau_s must be > 0, got {self.volume_tau_s!r}")
 
 
 @dataclass(frozen=True)
@@ -335,14 +348,16 @@ class DyeHandlingConfig:
 # -- cells -------------------------------------------------------------------------------------
 
 #: Columns of the per-cell state array.
-MGF, SLOW, ATP, EDTA, EGTA, BAPTA, K, NA, CA, AM, DYE = range(11)
-N_STATE = 11
+MGF, SLOW, ATP, EDTA, EGTA, BAPTA, K, NA, CA, AM, DYE, VOL = range(12)
+N_STATE = 12
+#: columns that are concentrations: a cell that swells dilutes them
+_CONCENTRATIONS = [MGF, SLOW, ATP, EDTA, EGTA, BAPTA, K, NA, CA, AM, DYE]
 _LIGAND_COLUMNS = [ATP, EDTA, EGTA, BAPTA]
-_LIGAND_KD_MG = np.array(
-    [CHELATOR_KD_MM[c]["mg"] for c in ("atp_mM", "edta_mM", "egta_mM", "bapta_mM")]
-)
+#: Conditional Mg²⁺ constants of the cytosol's ligands (pH 7.2, 25 °C, I 150 mM), from the
+#: chemistry's constants table (:mod:`ionrig.chemistry`).
+_LIGAND_KD_MG = np.array([mg_kd_mM(c) for c in ("atp_mM", "edta_mM", "egta_mM", "bapta_mM")])
 # absolute tolerances per column (mM, mM, …, µM Ca, µM AM, µM dye)
-_ATOL = np.array([1e-7, 1e-7, 1e-7, 1e-7, 1e-7, 1e-7, 1e-5, 1e-6, 1e-6, 1e-6, 1e-6])
+_ATOL = np.array([1e-7, 1e-7, 1e-7, 1e-7, 1e-7, 1e-7, 1e-5, 1e-6, 1e-6, 1e-6, 1e-6, 1e-7])
 
 _CELL_OVERRIDES = ("volume_pL", "cm_pF", "rm_MOhm", "v_rest_mV", "k_mM", "na_mM", "ca_free_uM")
 
@@ -577,14 +592,15 @@ class Environment:
     probenecid_mM: float
     ionophore_uM: float
     temperature_C: float
+    osmolarity_mOsm: float
 
 
 def environment_from(amounts: NDArray[np.float64], temperature_C: float) -> Environment:
     """Free ions and additives of bath amounts (:data:`SPECIES` order)."""
     row = amounts[None, :]
     return Environment(
-        mg_o=float(free_of(row, "mg")[0]),
-        ca_o=float(free_of(row, "ca")[0]),
+        mg_o=float(free_of(row, "mg", temperature_C)[0]),
+        ca_o=float(free_of(row, "ca", temperature_C)[0]),
         k_o=float(amounts[INDEX["k_mM"]]),
         na_o=float(amounts[INDEX["na_mM"]]),
         aspartate_o=float(amounts[INDEX["aspartate_mM"]]),
@@ -592,6 +608,7 @@ def environment_from(amounts: NDArray[np.float64], temperature_C: float) -> Envi
         probenecid_mM=float(amounts[INDEX["probenecid_mM"]]),
         ionophore_uM=float(amounts[INDEX["ionophore_uM"]]),
         temperature_C=float(temperature_C),
+        osmolarity_mOsm=float(amounts[INDEX["osmolarity_mOsm"]]),
     )
 
 
@@ -604,6 +621,8 @@ class Dialysis:
     resistivity_ohm_m: float
     pipette: NDArray[np.float64]  # amounts of the pipette solution (SPECIES order)
     v_mV: float
+    pipette_mg_free_mM: float = 0.0  # the chemistry's free Mg²⁺ of the pipette solution
+    pipette_ca_free_uM: float = 0.0
 
 
 def _ghk(u: NDArray, c_in: NDArray, c_out: NDArray | float) -> NDArray:
@@ -662,6 +681,7 @@ class CellPopulation:
         y[:, NA] = param("na_mM")
         y[:, CA] = param("ca_free_uM")
         y[:, DYE] = [c.rest["dye_uM"] for c in self.cells]
+        y[:, VOL] = 1.0  # volume relative to rest
         self.ca_rest_uM = y[:, CA].copy()
         y[:, MGF] = self.fast_total(self.x_rest, y)
         y[:, SLOW] = self.slow_equilibrium(self.x_rest)
@@ -698,7 +718,7 @@ class CellPopulation:
         return m.slow_pool_capacity_mM * x / (m.slow_pool_kd_mM + x)
 
     def mgatp(self, x: NDArray, y: NDArray) -> NDArray:
-        kd = CHELATOR_KD_MM["atp_mM"]["mg"]
+        kd = _LIGAND_KD_MG[0]
         return y[:, ATP] * x / (kd + x)
 
     # -- fluxes (mM/s unless stated) -----------------------------------------------------------
@@ -813,7 +833,19 @@ class CellPopulation:
         dy[:, MGF] -= leak / 1000.0 * x / (self.dye.kd_mM + x)  # the dye leaves with its Mg²⁺
         if self.dialysis is not None:
             self._add_dialysis(dy, y, x)
+        self._add_osmotic_volume(dy, y, env)
         return dy
+
+    def _add_osmotic_volume(self, dy: NDArray, y: NDArray, env: Environment) -> None:
+        """Volume relaxes to the bath's Boyle–van 't Hoff volume; swelling dilutes."""
+        m = self.model
+        rest, bath = self.env0.osmolarity_mOsm, env.osmolarity_mOsm
+        if not (rest > 0 and bath > 0):
+            return
+        b = m.osmotic_inactive_fraction
+        volume = np.maximum(y[:, VOL], 1e-3)
+        dy[:, VOL] = (b + (1.0 - b) * rest / bath - volume) / m.volume_tau_s
+        dy[:, _CONCENTRATIONS] -= y[:, _CONCENTRATIONS] * (dy[:, VOL] / volume)[:, None]
 
     def dialysis_taus_s(
         self, ra_MOhm: float, resistivity_ohm_m: float, index: int
@@ -850,7 +882,7 @@ class CellPopulation:
             ]
         )
         kd = np.append(_LIGAND_KD_MG, self.dye.kd_mM)
-        x_p = float(free_concentration([p[INDEX["mg_mM"]]], pip_lig, kd)[0])
+        x_p = d.pipette_mg_free_mM
         cell_lig = np.concatenate([y[i, _LIGAND_COLUMNS], [y[i, DYE] / 1000.0]])
         bound_p = pip_lig * x_p / (kd + x_p)
         bound_c = cell_lig * x[i] / (kd + x[i])
@@ -860,13 +892,13 @@ class CellPopulation:
         dy[i, DYE] += (p[INDEX["dye_uM"]] - y[i, DYE]) / tau["large"]
         dy[i, K] += (p[INDEX["k_mM"]] - y[i, K]) / tau["k"]
         dy[i, NA] += (p[INDEX["na_mM"]] - y[i, NA]) / tau["na"]
-        ca_p_uM = 1000.0 * float(free_of(p[None, :], "ca")[0])
+        ca_p_uM = d.pipette_ca_free_uM
         dy[i, CA] += (ca_p_uM - y[i, CA]) / tau["ca"]
 
     def fastest_rate_per_s(self, env: Environment) -> float:
         """An upper estimate of the fastest relaxation rate (sets the first step size)."""
         m = self.model
-        rates = [1.0 / m.ca_tau_s, m.slow_pool_release_per_s, 1e-3]
+        rates = [1.0 / m.ca_tau_s, m.slow_pool_release_per_s, 1e-3, 1.0 / m.volume_tau_s]
         rates.append(m.ionophore_rate_per_uM_per_s * env.ionophore_uM)
         if self.dialysis is not None:
             d = self.dialysis
@@ -938,7 +970,7 @@ class CellPopulation:
         if what in columns:
             return float(y[index, columns[what]])
         if what == "volume_pL":
-            return float(self.volume_L[index] * 1e12)
+            return float(self.volume_L[index] * 1e12 * y[index, VOL])
         if what == "cm_pF":
             return float(self.cm_pF[index])
         if what == "rm_MOhm":

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ._solutions import Solution
+from ._solutions import Solution, amounts_of
 
 __all__ = ["Chamber", "ChamberConfig", "ReservoirEmpty"]
 
@@ -98,8 +98,9 @@ class Chamber:
             )
         self.config = config
         self._solutions = solutions
+        self._vectors: dict[str, tuple[Solution, NDArray[np.float64]]] = {}
         self._t_s = t_s
-        start = solutions[config.initial_solution].vector()
+        start = self._vector(config.initial_solution)
         self._bath = start.copy()
         self._inflow_name: str | None = config.initial_solution
         self._flow_mL_per_min = config.flow_mL_per_min
@@ -142,6 +143,14 @@ class Chamber:
         q = self.q_mL_per_s
         return math.inf if q == 0 else self.config.mixing_factor * self.config.bath_volume_mL / q
 
+    def _vector(self, name: str) -> NDArray[np.float64]:
+        """Solution ``name``'s composition vector (cached while the table holds it)."""
+        solution = self._solutions[name]
+        cached = self._vectors.get(name)
+        if cached is None or cached[0] is not solution:
+            cached = self._vectors[name] = (solution, amounts_of(solution))
+        return cached[1]
+
     def _entering_name(self) -> str | None:
         """Which solution is entering the bath now."""
         if self._line:
@@ -150,7 +159,7 @@ class Chamber:
 
     def _entering_vector(self) -> NDArray[np.float64]:
         name = self._entering_name()
-        return self._solutions[name].vector() if name is not None else self._bath
+        return self._vector(name) if name is not None else self._bath
 
     def next_change_s(self) -> float:
         """Absolute time of the next change of the inflow (inf if none is coming)."""
@@ -262,7 +271,7 @@ class Chamber:
 
     def set_bath(self, name: str) -> None:
         """Replace the bath instantly with solution ``name`` (an operator exchanging by hand)."""
-        self._bath = self._solutions[name].vector()
+        self._bath = self._vector(name)
 
     # -- read-outs ----------------------------------------------------------------------------
     @property

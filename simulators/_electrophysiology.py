@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._amplifier import Circuit, synthesize_sweep
 from ._cells import Dialysis
-from ._solutions import INDEX, Solution
+from ._solutions import INDEX, Solution, amounts_of
 
 if TYPE_CHECKING:
     from ._world import World
@@ -177,8 +177,8 @@ class Patch:
     @property
     def resistivity_ohm_m(self) -> float:
         cfg = self.config
-        reference = self._world.solution(cfg.reference_solution).vector()
-        own = ionic_equivalents(self._solution.vector())
+        reference = amounts_of(self._world.solution(cfg.reference_solution))
+        own = ionic_equivalents(amounts_of(self._solution))
         if own <= 0:
             return math.inf
         return cfg.reference_resistivity_ohm_m * ionic_equivalents(reference) / own
@@ -314,7 +314,9 @@ class Patch:
                 index=self._cell,
                 ra_MOhm=float(self._ra_MOhm or 0.0),
                 resistivity_ohm_m=self.resistivity_ohm_m,
-                pipette=self._solution.vector(),
+                pipette=amounts_of(self._solution),
+                pipette_mg_free_mM=self._solution.mg_free_mM,
+                pipette_ca_free_uM=self._solution.ca_free_uM,
                 v_mV=self._holding_mV,
             )
         else:

@@ -46,7 +46,7 @@ from ._chamber import Chamber, ChamberConfig
 from ._clock import Clock, ScaledClock
 from ._dye import MagFura2
 from ._electrophysiology import Patch, PatchConfig
-from ._solutions import DEFAULT_SOLUTIONS, SPECIES, Solution
+from ._solutions import DEFAULT_SOLUTIONS, SPECIES, Solution, bath_solution
 
 __all__ = [
     "CameraSensor",
@@ -155,7 +155,11 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.n_cells <= 500:
             raise ValueError(f"n_cells must be in 1..500, got {self.n_cells!r}")
-        table = {**DEFAULT_SOLUTIONS, **self.solutions}
+
+    def check_solution_names(self, solutions: Mapping[str, Solution]) -> None:
+        """Refuse solution names the world's table (``solutions``, then the packaged example,
+        then ``world.solutions``) lacks; the rig's solutions files are known only when built."""
+        table = {**DEFAULT_SOLUTIONS, **solutions, **self.solutions}
         for what, name in (
             ("chamber.initial_solution", self.chamber.initial_solution),
             ("patch.pipette_solution", self.patch.pipette_solution),
@@ -227,7 +231,7 @@ class ChamberControls:
     def bath(self) -> Solution:
         """The bath's composition now."""
         with self._world.locked():
-            return Solution.from_vector(self._chamber().bath, description="bath")
+            return bath_solution(self._chamber().bath)
 
     @property
     def bath_mM(self) -> dict[str, float]:
@@ -341,6 +345,7 @@ class World:
         ``solutions`` is the shared solutions file's table (rigs/solutions.yaml), if the caller
         read it; the rig file's ``world.solutions`` entries take precedence over it.
         """
+        config.check_solution_names(solutions or {})
         if config.cells:
             cells = [c.make() for c in config.cells]
         else:

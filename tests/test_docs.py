@@ -41,7 +41,19 @@ DOC_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))
 
 #: ``ionrig`` subcommands cheap enough to run from the docs (seconds each).
 RUN_COMMANDS = frozenset(
-    {"doctor", "report", "export", "catalog ls", "catalog show", "catalog recover", "run", "demo"}
+    {
+        "doctor",
+        "report",
+        "export",
+        "catalog ls",
+        "catalog show",
+        "catalog recover",
+        "run",
+        "demo",
+        "solutions new",
+        "solutions check",
+        "solutions components",
+    }
 )
 #: ``ionrig`` subcommands the docs show but the suite does not run from them, and why.
 NOT_RUN_COMMANDS = {
@@ -125,11 +137,11 @@ def ionrig_subcommand(words: list[str]) -> str:
     """``catalog ls``, ``queue``, ``doctor``… of an ``ionrig`` command (``--data DIR`` skipped)."""
     rest = list(words[1:])
     while rest and rest[0].startswith("-"):
-        rest = rest[2:] if rest[0] == "--data" else rest[1:]
+        rest = rest[2:] if rest[0] in ("--data", "--solutions") else rest[1:]
     if not rest:
         return ""
-    if rest[0] == "catalog" and len(rest) > 1:
-        return f"catalog {rest[1]}"
+    if rest[0] in ("catalog", "solutions") and len(rest) > 1:
+        return f"{rest[0]} {rest[1]}"
     return rest[0]
 
 
@@ -366,8 +378,10 @@ def _expected_reference() -> dict[str, dataclasses.Field]:
 def _config_paths_with_solutions(solutions_file: type) -> dict[str, dataclasses.Field]:
     from ionrig.simulators import Solution
 
-    (solutions,) = dataclasses.fields(solutions_file)
-    return {"solutions": solutions} | _config_paths(Solution, "solutions.<name>.")
+    # the file's top-level key shares its name with the rig file's ``solutions`` (the files'
+    # paths), which has the row; every recipe key is listed under ``solutions.<name>.``
+    assert [f.name for f in dataclasses.fields(solutions_file)] == ["solutions"]
+    return _config_paths(Solution, "solutions.<name>.")
 
 
 REFERENCE_PAGES = ("docs/rig-file.md", "docs/simulator.md")

@@ -1,4 +1,5 @@
-"""Imports go one way: glue → plans → devices → simulators; analysis depends on nothing of ionrig.
+"""Imports go one way: glue → plans → devices → simulators → chemistry; analysis uses only
+chemistry.
 
 An AST check over every module (lazy imports inside functions included). The last tests add a
 forbidden import to a copy of the tree and show that the check catches it.
@@ -12,14 +13,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # folder → (its package, the ionrig packages it may import)
+CHEMISTRY = "ionrig.chemistry"  # the bottom layer: every layer may use it
 LAYERS = {
-    "simulators": ("ionrig.simulators", {"ionrig.simulators"}),
-    "devices": ("ionrig.devices", {"ionrig.devices", "ionrig.simulators"}),
-    "plans": ("ionrig.plans", {"ionrig.plans", "ionrig.devices", "ionrig.analysis", "ionrig"}),
-    "analysis": ("ionrig.analysis", {"ionrig.analysis"}),
+    "chemistry": (CHEMISTRY, {CHEMISTRY}),
+    "simulators": ("ionrig.simulators", {"ionrig.simulators", CHEMISTRY}),
+    "devices": ("ionrig.devices", {"ionrig.devices", "ionrig.simulators", CHEMISTRY}),
+    "plans": (
+        "ionrig.plans",
+        {"ionrig.plans", "ionrig.devices", "ionrig.analysis", "ionrig", CHEMISTRY},
+    ),
+    "analysis": ("ionrig.analysis", {"ionrig.analysis", CHEMISTRY}),
 }
 # Third-party packages a layer may import, where it is restricted (stdlib is always allowed).
-THIRD_PARTY = {"analysis": {"numpy", "scipy"}, "simulators": {"numpy", "scipy", "serial"}}
+THIRD_PARTY = {
+    "analysis": {"numpy", "scipy"},
+    "simulators": {"numpy", "scipy", "serial"},
+    "chemistry": {"numpy", "scipy", "yaml"},
+}
 FORBIDDEN_IN_PLANS = ("ionrig.devices.drivers",)
 
 

@@ -403,8 +403,8 @@ def test_a_perfusion_solution_missing_from_the_solutions_file_is_refused_before_
 
     with pytest.raises(
         ConfigError,
-        match=r"perfusion\.solutions: \['hbss_with_magic'\] are not in solutions\.yaml "
-        r"\(known: hbss, ",
+        match=r"perfusion\.solutions: \['hbss_with_magic'\] are not in the packaged "
+        r"solutions\.yaml \(known: hbss, ",
     ):
         load_rig("sim", raw_dir=tmp_path, perfusion={"solutions": ["hbss", "hbss_with_magic"]})
 

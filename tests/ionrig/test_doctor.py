@@ -205,10 +205,13 @@ def test_a_solution_missing_from_the_solutions_file_fails_the_solutions_check(tm
     rig = sim_rig_file(tmp_path, perfusion={"solutions": ["hbss", "hbss_with_magic"]})
     report = run_doctor(rig, data_dir=tmp_path / "data", min_free_GB=0)
     assert not_ok(report) == {"solutions": "FAIL"}
-    assert "perfusion.solutions: ['hbss_with_magic'] are not in solutions.yaml" in (
-        report["solutions"].detail
+    assert (
+        "perfusion.solutions: ['hbss_with_magic'] are not in the packaged solutions.yaml"
+        in report["solutions"].detail
     )
-    assert "rigs/solutions.yaml" in report["solutions"].fix
+    assert "solutions file" in report["solutions"].fix and "docs/solutions.md" in (
+        report["solutions"].fix
+    )
 
 
 def test_valves_and_channels_sharing_a_line_fail_the_wiring_checks(tmp_path):

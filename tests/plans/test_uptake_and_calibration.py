@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from ionrig.plans import PlanParameterError, calibrate_in_situ, mg_uptake
-from ionrig.readers import find_calibration_run, read_calibration, read_mg_free
+from ionrig.readers import (
+    find_calibration_run,
+    read_calibration,
+    read_mg_free,
+    read_uptake_effect,
+)
 
 
 def _nearest_cell(world, spec) -> int:
@@ -99,6 +104,95 @@ def test_mg_uptake_tracks_the_true_intracellular_mg_with_its_own_calibration(cat
     assert not world.shutter_open
 
 
+#: The treatment as this project used to ship it (NaCl 45 mM lower: ~30 mOsm/kg hypotonic) and
+#: a control matched to it (same K⁺, Na⁺, aspartate and tonicity, no Mg²⁺).
+HYPOTONIC_PAIR = """
+solutions:
+  hypotonic_treatment:
+    components: {NaCl: 92.93, KCl: 5.33, KH2PO4: 0.441, NaHCO3: 4.17, Na2HPO4: 0.338,
+                 CaCl2: 1.26, MgCl2: 0.493, MgSO4: 0.407, glucose: 5.56,
+                 Mg-aspartate: 10, K-aspartate: 15}
+    ph: 7.4
+  hypotonic_control:
+    components: {NaCl: 72.93, KCl: 5.33, KH2PO4: 0.441, NaHCO3: 4.17, Na2HPO4: 0.338,
+                 CaCl2: 1.26, MgCl2: 0.493, MgSO4: 0.407, glucose: 5.56,
+                 K-aspartate: 15, Na-aspartate: 20, mannitol: 25}
+    ph: 7.4
+    isosmotic_with: hypotonic_treatment
+"""
+
+
+@pytest.mark.slow
+def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
+    """A hypotonic Mg-K-aspartate treatment and its matched control on the same cells: the
+    swelling alone dilutes [Mg]i, so the treatment's raw change understates what its Mg²⁺
+    does; treatment − control recovers the world's true Mg²⁺-specific change (confounds on:
+    tonicity, K⁺, Na⁺, aspartate), the run warns about the tonicity, and the report shows it."""
+    from importlib import resources
+
+    from ionrig.analysis import phase_changes, specific_change
+    from ionrig.report import write_report
+    from ionrig.session import start
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(HYPOTONIC_PAIR)
+    packaged = resources.files("ionrig.rigs") / "solutions.yaml"
+    session = start(
+        "sim",
+        catalog=catalog,
+        time_scale=100,
+        solutions=[str(packaged), lab],
+        perfusion={"solutions": ["hbss", "hypotonic_treatment", "hypotonic_control"]},
+    )
+    world = session.rig.world
+    truth: list[tuple[float, list[float]]] = []
+
+    def record_truth(name, doc):
+        if name == "event" and "ratio_cell1" in doc["data"]:
+            truth.append((doc["data"]["t_s"], [c.mg_free_mM for c in world.cells]))
+
+    session.RE.subscribe(record_truth)
+    result = session.RE(
+        mg_uptake(
+            session.rig,
+            treatment="hypotonic_treatment",
+            control="hypotonic_control",
+            baseline_min=4.0,
+            treatment_min=8.0,
+            washout_min=8.0,
+            interval_s=15.0,
+            calibrate=False,  # the rig file's constants are the simulated dye's
+        )
+    )
+    assert result.exit_status == "success"
+    run = session.catalog[result.plan_result.uptake_uid]
+    effect = read_uptake_effect(session.catalog, run, window_s=90.0)
+    assert [c.role for c in effect.phases] == ["control", "washout", "treatment", "washout"]
+    # the world's true [Mg]i through the same phases, same arithmetic
+    start_doc = run.metadata["start"]
+    cells = [_nearest_cell(world, start_doc["rois"][name]) for name in effect.cells]
+    true_t = np.array([t for t, _ in truth])
+    true_mg = np.array([[values[i] for i in cells] for _, values in truth])
+    phases = [("baseline", "hbss", float(true_t[0]), effect.phases[0].start_s)]
+    phases += [(c.role, c.solution, c.start_s, c.stop_s) for c in effect.phases]
+    true_changes = {c.role: c for c in phase_changes(true_t, true_mg, phases, window_s=90.0)}
+    true_specific = specific_change(true_changes["treatment"], true_changes["control"])
+    # the control (no Mg) lowers [Mg]i by swelling (~3 % at its plateau, as the cells'
+    # homeostasis pulls back), and the measurement sees it
+    control = true_changes["control"]
+    assert control.mean_change < -max(0.015, 2 * control.mean_change_se)
+    assert effect.control.mean_change == pytest.approx(control.mean_change, abs=0.01)
+    # the Mg²⁺-specific change is recovered; the raw treatment change is measurably smaller
+    assert effect.mg_specific.mean == pytest.approx(true_specific.mean, rel=0.12)
+    assert effect.mg_specific.mean - effect.treatment.mean_change > 3 * effect.mg_specific.se
+    # the run recorded both solutions' chemistry and warned about their tonicity
+    chemistry = start_doc["chemistry"]
+    assert {"hypotonic_treatment", "hypotonic_control", "hbss"} == set(chemistry["solutions"])
+    assert any("hypotonic_treatment" in w and "differ by" in w for w in chemistry["warnings"])
+    page = write_report([run], tmp_path / "report", catalog=session.catalog).read_text()
+    assert "Mg²⁺-specific" in page and "hypotonic_control" in page and "differ by" in page
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -110,6 +204,19 @@ def test_mg_uptake_tracks_the_true_intracellular_mg_with_its_own_calibration(cat
         ({"calibration": {"plateau_tolerance": 1.0}}, r"plateau_tolerance must be in"),
         ({"calibration": {"speed": 3}}, r"calibration: .*'speed'.*rmin_solution"),
         ({"treatment_min": 60.0}, r"the 'mg_k_aspartate' reservoir holds 50.0 mL but 120.0"),
+        ({"control": "seawater"}, r"control must be one of hbss, .*; got 'seawater'"),
+        (
+            {"control": "mg_k_aspartate"},
+            r"treatment, control and baseline_solution must be different solutions",
+        ),
+        (
+            {"baseline_solution": "hbss_probenecid"},
+            r"'hbss_probenecid' holds probenecid \(2.5 mM\) but mg_k_aspartate do not",
+        ),
+        (  # the control's reservoir runs through a phase as long as the treatment
+            {"control": "k_aspartate_control", "treatment_min": 24.0, "washout_min": 1.0},
+            r"the 'hbss' reservoir holds 50.0 mL but 58.0",
+        ),
     ],
 )
 def test_mg_uptake_refuses_bad_parameters_before_anything_moves(

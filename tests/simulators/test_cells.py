@@ -113,7 +113,7 @@ def test_loading_at_37_C_is_faster_than_at_22_C_and_de_esterifies_after_washing(
     assert acid_37 > 2 * acid_22
     # §4 default: 4 µM AM for 45 min at RT gives ~50 µM inside (acid + ester)
     assert acid_22 + am_22 == pytest.approx(50.0, rel=0.05)
-    world.chamber.exchange_bath("hbss")
+    world.chamber.select("hbss")
     clock.advance_s(30 * 60)  # §4: de-esterification 15-30 min
     cell = world.cells[0]
     assert cell.dye_am_uM < 0.02 * cell.dye_uM
@@ -138,9 +138,12 @@ def test_ionophore_clamps_mg_to_the_bath_giving_the_calibration_limits():
 
 def test_calcium_in_the_calibration_bath_contaminates_rmin():
     """§3.2: without EGTA the ionophore lets Ca²⁺ in and Rmin reads far too high."""
+    hbss = DEFAULT_SOLUTIONS["hbss"]
+    no_mg = {k: v for k, v in hbss.components.items() if not k.startswith("Mg")}
     hbss_ionophore = dataclasses.replace(
-        DEFAULT_SOLUTIONS["hbss"], mg_mM=0.0, ionophore_uM=10.0, description="Ca, no Mg"
+        hbss, components=no_mg, ionophore_uM=10.0, description="Ca, no Mg"
     )
+    assert hbss_ionophore.mg_free_mM == 0.0 and hbss_ionophore.ca_free_uM > 1000
     world, clock = make_world(solutions={"ca_rmin": hbss_ionophore})
     world.chamber.select("ca_rmin")
     clock.advance_s(30 * 60)
@@ -164,3 +167,41 @@ def test_cell_overrides_truth_and_setting_state():
         CellModelConfig(eaat_pA_per_pF=-1)
     with pytest.raises(ValueError, match="probenecid_block"):
         DyeHandlingConfig(probenecid_block=1.0)
+
+
+def test_a_hypotonic_bath_swells_cells_and_dilutes_their_mg():
+    """Boyle–van 't Hoff: in a bath of osmolality Π the volume goes to V0·(b + (1 − b)·Π0/Π);
+    every cytosolic concentration dilutes with it, so [Mg²⁺]ᵢ falls although no Mg²⁺ moved.
+    An isosmotic change of composition moves neither."""
+    hbss = DEFAULT_SOLUTIONS["hbss"]
+    hypotonic = dataclasses.replace(
+        hbss, components={**hbss.components, "NaCl": hbss.components["NaCl"] - 30.0}
+    )
+    isosmotic = dataclasses.replace(
+        hbss, components={**hbss.components, "NaCl": hbss.components["NaCl"] - 30.0,
+                          "mannitol": 55.0}
+    )  # fmt: skip
+    ratio = hbss.osmolarity_mOsm / hypotonic.osmolarity_mOsm
+    assert 1.15 < ratio < 1.30  # ~55 mOsm/kg less
+    world, clock = make_world(
+        solutions={"hypotonic": hypotonic, "isosmotic": isosmotic},
+        chamber=ChamberConfig(reservoir_mL=2000.0),
+    )
+    cell = world.cells[0]
+    mg0, volume0 = cell.mg_free_mM, cell.volume_pL
+    world.chamber.select("isosmotic")
+    clock.advance_s(900)
+    assert abs(isosmotic.osmolarity_mOsm - hbss.osmolarity_mOsm) < 3.0
+    assert cell.volume_pL == pytest.approx(volume0, rel=0.01)
+    world.chamber.select("hypotonic")
+    clock.advance_s(240)  # the bath exchanged and the cell swelled (τ 30 s)
+    # buffered Mg²⁺ dilutes with the cytosol although no Mg²⁺ moved; the cell's Mg²⁺
+    # homeostasis then slowly pulls it back (no regulatory volume decrease is modelled)
+    assert cell.mg_free_mM < 0.93 * mg0
+    clock.advance_s(600)
+    b = world.population.model.osmotic_inactive_fraction
+    expected = b + (1 - b) * ratio
+    assert cell.volume_pL / volume0 == pytest.approx(expected, rel=0.01)
+    world.chamber.select("hbss")
+    clock.advance_s(900)
+    assert cell.volume_pL == pytest.approx(volume0, rel=0.01)

@@ -28,6 +28,8 @@ from ionrig.simulators import (
     SteppedClock,
     Trpm7Config,
     World,
+    amounts_of,
+    ionic_equivalents,
 )
 
 #: Deterministic seals and no random events unless a test asks for them.
@@ -70,10 +72,10 @@ def whole_cell(world, clock, pipette=None):
 
 
 def pipette_with_free_mg(free_mM):
-    """The §8.1 internal solution with MgCl2 added to give ``free_mM`` free Mg²⁺ (BAPTA binds)."""
+    """The §8.1 internal solution with the MgCl2 that gives ``free_mM`` free Mg²⁺ (solved by the
+    chemistry: BAPTA and glutamate bind)."""
     base = DEFAULT_SOLUTIONS["trpm7_internal"]
-    total = free_mM + base.bapta_mM * free_mM / (17.0 + free_mM)
-    return dataclasses.replace(base, mg_mM=total, cl_mM=base.cl_mM + 2 * total)
+    return dataclasses.replace(base, target_mg_free_mM=float(free_mM))
 
 
 def current_at_membrane_mV(patch, sweeps_pA, v_mV=80.0):
@@ -92,15 +94,13 @@ def test_pipette_resistance_from_tip_and_solution():
     world, _ = make_world()
     patch = world.patch
     assert patch.pipette_resistance_MOhm == pytest.approx(5.0, rel=1e-3)  # §7.1 default
-    half = dataclasses.replace(
-        DEFAULT_SOLUTIONS["trpm7_internal"],
-        **{
-            k: getattr(DEFAULT_SOLUTIONS["trpm7_internal"], k) / 2
-            for k in ("cs_mM", "glutamate_mM", "na_mM", "cl_mM")
-        },
-    )
+    full = DEFAULT_SOLUTIONS["trpm7_internal"]
+    half = dataclasses.replace(full, components={k: v / 2 for k, v in full.components.items()})
     patch.set_pipette_solution(half)
-    assert patch.pipette_resistance_MOhm == pytest.approx(10.0, rel=1e-3)  # rho doubles
+    # rho scales with 1/(charge-weighted small ions): half the recipe, about twice the rho
+    ratio = ionic_equivalents(amounts_of(full)) / ionic_equivalents(amounts_of(half))
+    assert ratio == pytest.approx(2.0, rel=0.02)
+    assert patch.pipette_resistance_MOhm == pytest.approx(5.0 * ratio, rel=1e-3)
     wide, _ = make_world(patch={"tip_diameter_um": 5.0 / 3.0})
     assert wide.patch.pipette_resistance_MOhm == pytest.approx(3.0, rel=1e-3)  # TRPM7 pipettes
 
@@ -181,10 +181,13 @@ def test_pipette_dialysis_follows_the_oliva_time_constants():
         cell_model=CellModelConfig(atp_mM=0.0, slow_pool_capacity_mM=0.0),
         trpm7=Trpm7Config(density_pA_per_pF=0.0),
     )
-    pipette = dataclasses.replace(DEFAULT_SOLUTIONS["trpm7_internal"], bapta_mM=0.0)
+    internal = DEFAULT_SOLUTIONS["trpm7_internal"]
+    no_bapta = {k: v for k, v in internal.components.items() if "BAPTA" not in k}
+    pipette = dataclasses.replace(internal, components=no_bapta)
     patch = whole_cell(world, clock, pipette)
     ra = patch.ra_MOhm
-    tau_mg = (ra * 1e6 / 0.8) * 2e-15 / 0.7e-9
+    # Oliva: tau = (Ra/rho)·V/D; Ra/rho is the tip's geometry, whatever the filling conducts
+    tau_mg = (ra * 1e6 / patch.resistivity_ohm_m) * 2e-15 / 0.7e-9
     assert tau_mg == pytest.approx(35.7, rel=0.01)
     t0, cell = clock.now_s(), world.cells[0]
     for t in (10.0, 40.0, 100.0):

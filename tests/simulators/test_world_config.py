@@ -1,17 +1,15 @@
 """The world's configuration: rig-file sections, the shared solutions file, the stepped clock."""
 
 import asyncio
-from importlib import resources
 
 import pytest
-import yaml
 
+from ionrig.chemistry import apparent_dissociation_constant_mM, load_solutions
 from ionrig.config import ConfigError, build
 from ionrig.rig import read_rig_config
 from ionrig.simulators import (
     DEFAULT_SOLUTIONS,
     Solution,
-    SolutionsFile,
     SteppedClock,
     World,
     WorldConfig,
@@ -19,26 +17,34 @@ from ionrig.simulators import (
 
 
 def test_the_shared_solutions_file_is_the_simulators_table():
-    raw = yaml.safe_load((resources.files("ionrig.rigs") / "solutions.yaml").read_text())
-    table = build(SolutionsFile, raw).solutions
+    table = load_solutions()  # the packaged example
     assert table == DEFAULT_SOLUTIONS
     # the solutions the issue and §3.2/§4/§8.1 ask for
     assert {"loading", "hbss", "hbss_probenecid", "mg_k_aspartate"} <= set(table)
-    assert table["loading"].dye_am_uM == 4.0 and table["hbss_probenecid"].probenecid_mM == 2.5
+    assert table["loading"].dye_am_uM == 4.0
+    assert table["hbss_probenecid"].totals_mM["probenecid"] == 2.5
     for name in ("calibration_rmin", "calibration_rmax"):  # Ca-free (EGTA) per §3.2
         assert table[name].egta_mM > 0 and table[name].ca_free_uM == 0.0
         assert table[name].ionophore_uM > 0
     assert table["calibration_rmin"].mg_free_mM == 0.0
     assert table["calibration_rmax"].mg_free_mM > 50.0
-    assert table["trpm7_external"].mg_free_mM == 2.0  # §11 default external Mg
+    # 2 mM MgCl2, no chelator (HEPES and glucose do not bind Mg): free = total
+    assert table["trpm7_external"].mg_free_mM == pytest.approx(2.0, rel=1e-6)
     # the rig's perfusion solutions all exist
     assert set(read_rig_config("sim").perfusion.solutions) <= set(table)
 
 
 def test_free_mg_follows_the_chelators():
-    atp = Solution(mg_mM=1.0, atp_mM=1.0)
-    x = atp.mg_free_mM  # 1:1 with K 0.075 mM: x + x/(0.075 + x) = 1
-    assert x + 1.0 * x / (0.075 + x) == pytest.approx(1.0, rel=1e-9)
+    atp = Solution(mg_mM=1.0, atp_mM=1.0, ph=7.2, temperature_C=25.0)
+    x = atp.mg_free_mM  # 1:1 with the chemistry's conditional Kd at the solution's conditions
+    kd = apparent_dissociation_constant_mM(
+        "atp", "mg", pH=7.2, temperature_C=25.0, ionic_strength_mM=atp.ionic_strength_mM
+    )
+    # Mg·ATP: ~0.1 mM at pH 7.2 in physiological saline (NIST 46 constants), tighter at the
+    # low ionic strength of this 1 mM solution
+    physiological = apparent_dissociation_constant_mM("atp", "mg", pH=7.2, ionic_strength_mM=150)
+    assert 0.05 < physiological < 0.2 and kd < physiological
+    assert x + 1.0 * x / (kd + x) == pytest.approx(1.0, rel=1e-3)
     with pytest.raises(ValueError, match=r"must be in 0\.\.2000"):
         Solution(mg_mM=-1.0)
 
@@ -74,10 +80,6 @@ def test_old_world_keys_still_work_and_new_sections_default():
     ("overrides", "message"),
     [
         ({"world": {"trpm7": {"ic50": 1.0}}}, r"world.trpm7: unknown key 'ic50'"),
-        (
-            {"world": {"chamber": {"initial_solution": "seawater"}}},
-            r"initial_solution must be one of",
-        ),
         ({"world": {"trpm7": {"rectification": 500.0}}}, r"rectification must be in"),
         ({"world": {"sensor": {"binning": 3}}}, r"multiples of binning"),
     ],
@@ -85,6 +87,15 @@ def test_old_world_keys_still_work_and_new_sections_default():
 def test_bad_world_fields_are_refused_by_name(overrides, message):
     with pytest.raises(ConfigError, match=message):
         read_rig_config("sim", **overrides)
+
+
+def test_a_world_solution_no_file_defines_is_refused_when_the_rig_is_built(tmp_path):
+    """The rig's solutions files are known only when the rig is built: the name is checked
+    then, against them, before anything connects."""
+    from ionrig.rig import load_rig
+
+    with pytest.raises(ConfigError, match=r"world\.chamber\.initial_solution must be one of"):
+        load_rig("sim", raw_dir=tmp_path, world={"chamber": {"initial_solution": "seawater"}})
 
 
 def test_stepped_clock_moves_only_when_waited_on():
