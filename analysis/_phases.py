@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import positive_number
+from ._validation import finite_array, finite_number, positive_number
 
 __all__ = ["PhaseChange", "SpecificChange", "phase_changes", "specific_change"]
 
@@ -48,7 +48,9 @@ class SpecificChange:
 
 
 def _window_mean(t_s: NDArray, values: NDArray, stop_s: float, window_s: float, what: str):
-    inside = (t_s > stop_s - window_s) & (t_s <= stop_s)
+    # half-open: a sample at the switch belongs to the next phase (the last one keeps its end)
+    before_stop = t_s <= stop_s if stop_s >= t_s.max() else t_s < stop_s
+    inside = (t_s > stop_s - window_s) & before_stop
     if inside.sum() < 2:
         raise ValueError(
             f"{what}: fewer than 2 samples in the last {window_s:g} s before t = {stop_s:g} s; "
@@ -71,20 +73,20 @@ def phase_changes(
     (seconds). Each phase's plateau is the mean over its last ``window_s``; its change is that
     minus the previous phase's plateau.
     """
-    t = np.asarray(t_s, dtype=np.float64).reshape(-1)
-    values = np.asarray(signal, dtype=np.float64)
+    t = finite_array("t_s", t_s, ndim=1, min_size=2)
+    values = finite_array("signal", signal, ndim=(1, 2), min_size=2)
     if values.ndim == 1:
         values = values[:, None]
     if values.shape[0] != t.size:
-        raise ValueError(f"signal has {values.shape[0]} samples but t_s has {t.size}")
+        raise ValueError(
+            f"t_s must have one time per row of signal: signal has {values.shape[0]} rows, "
+            f"t_s {t.size} times"
+        )
     window_s = positive_number("window_s", window_s)
-    if len(phases) < 2:
-        raise ValueError(f"phases must list at least 2 phases, got {len(phases)}")
+    phases = _checked_phases(phases)
     changes = []
     previous = None
     for role, solution, start_s, stop_s in phases:
-        if not stop_s > start_s:
-            raise ValueError(f"phase {role!r}: stop_s must be after start_s")
         plateau, plateau_se = _window_mean(t, values, stop_s, window_s, f"phase {role!r}")
         if previous is not None:
             before, before_se = previous
@@ -108,8 +110,33 @@ def phase_changes(
     return changes
 
 
+def _checked_phases(phases: Sequence[tuple[str, str, float, float]]) -> list:
+    if isinstance(phases, str) or not isinstance(phases, Sequence):
+        raise ValueError(
+            f"phases must be a list of (role, solution, start_s, stop_s), got {phases!r}"
+        )
+    if len(phases) < 2:
+        raise ValueError(f"phases must list at least 2 phases, got {len(phases)}")
+    checked = []
+    for i, phase in enumerate(phases):
+        if not (isinstance(phase, Sequence) and not isinstance(phase, str) and len(phase) == 4):
+            raise ValueError(
+                f"phases[{i}] must be (role, solution, start_s, stop_s), got {phase!r}"
+            )
+        role, solution = str(phase[0]), str(phase[1])
+        start_s = finite_number(f"phases[{i}] start_s", phase[2])
+        stop_s = finite_number(f"phases[{i}] stop_s", phase[3])
+        if not stop_s > start_s:
+            raise ValueError(f"phases[{i}] ({role!r}): stop_s must be after start_s")
+        checked.append((role, solution, start_s, stop_s))
+    return checked
+
+
 def specific_change(treatment: PhaseChange, control: PhaseChange) -> SpecificChange:
     """The treatment's change beyond the control's, paired per cell."""
+    for name, value in (("treatment", treatment), ("control", control)):
+        if not isinstance(value, PhaseChange):
+            raise TypeError(f"{name} must be a PhaseChange (from phase_changes), got {value!r}")
     if treatment.change.shape != control.change.shape:
         raise ValueError("treatment and control must cover the same cells")
     per_cell = treatment.change - control.change

@@ -7,6 +7,7 @@ Several files layer into one table; a name defined twice must have the same reci
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import types
@@ -120,16 +121,23 @@ def load_solutions(*paths: str | os.PathLike) -> dict[str, Solution]:
     """The layered solutions of ``paths`` (the packaged example when none), by name.
 
     A name in several files must have the same recipe in each; otherwise
-    :class:`SolutionsError` names the solution and both files.
+    :class:`SolutionsError` names the solution and both files. Files are read again when they
+    change (size or modification time); an unchanged set is parsed once per process.
     """
-    sources: list[tuple[str, str]] = []
-    if not paths:
-        sources.append((PACKAGED, packaged_solutions_text()))
+    keys = []
     for path in paths:
         file = Path(path)
         if not file.is_file():
             raise SolutionsError(f"solutions file {str(path)!r} does not exist")
-        sources.append((str(path), file.read_text(encoding="utf-8")))
+        stat = file.stat()
+        keys.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return dict(_load(tuple(keys)))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(keys: tuple[tuple[str, int, int], ...]) -> dict[str, Solution]:
+    sources = [(PACKAGED, packaged_solutions_text())] if not keys else []
+    sources += [(path, Path(path).read_text(encoding="utf-8")) for path, _, _ in keys]
     table: dict[str, Solution] = {}
     defined_in: dict[str, str] = {}
     for origin, text in sources:

@@ -85,7 +85,14 @@ from ionrig.wiring import (
     wire_valves,
 )
 
-__all__ = ["RigConfig", "available_rigs", "load_rig", "read_rig_config"]
+__all__ = [
+    "RigConfig",
+    "available_rigs",
+    "check_solution_names",
+    "load_rig",
+    "read_rig_config",
+    "read_solutions",
+]
 
 
 def _in_range(
@@ -444,8 +451,16 @@ def available_rigs() -> list[str]:
     )
 
 
-def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -> RigConfig:
-    """Parse a rig file (packaged name or path) with top-level ``overrides`` deep-merged."""
+def read_rig_config(
+    name_or_path: str | os.PathLike = "sim",
+    *,
+    solutions: Sequence[str | os.PathLike] | None = None,
+    **overrides: Any,
+) -> RigConfig:
+    """Parse a rig file (packaged name or path) with top-level ``overrides`` deep-merged.
+
+    The solution names of ``world`` are checked against the rig's solutions files
+    (``solutions``: as ``--solutions``; see :func:`read_solutions`)."""
     text_name = str(name_or_path)
     rig_dir: Path | None = None  # solutions paths in a rig file are relative to it
     if text_name.endswith((".yaml", ".yml")) or os.sep in text_name or Path(text_name).exists():
@@ -471,7 +486,20 @@ def read_rig_config(name_or_path: str | os.PathLike = "sim", **overrides: Any) -
             str(rig_dir / e) if isinstance(e, str) and not Path(e).is_absolute() else e
             for e in entry
         ]
-    return build(RigConfig, merge(raw, overrides))
+    config = build(RigConfig, merge(raw, overrides))
+    check_solution_names(config, solutions)
+    return config
+
+
+def check_solution_names(
+    config: RigConfig, solutions: Sequence[str | os.PathLike] | None = None
+) -> None:
+    """Refuse ``world`` solution names that the rig's solutions files do not define."""
+    table = read_solutions(config, solutions)
+    try:
+        config.world.check_solution_names(table)
+    except ValueError as error:
+        raise ConfigError(f"world.{error}") from error
 
 
 SIMULATED_PORT = "ionrig-sim://"
@@ -694,17 +722,14 @@ def load_rig(
 
     from ionrig.catalog import DataLocation
 
-    config = read_rig_config(name_or_path, **overrides)
+    config = read_rig_config(name_or_path, solutions=solutions, **overrides)
     table = read_solutions(config, solutions)
     origin = solutions_origin(config, solutions)
     raw = Path(raw_dir) if raw_dir is not None else DataLocation.at().raw_dir
     raw.mkdir(parents=True, exist_ok=True)
     if config.simulated:
         clock = ScaledClock(config.time_scale)
-        try:
-            world = World.from_config(config.world, clock=clock, seed=config.seed, solutions=table)
-        except ValueError as error:
-            raise ConfigError(f"world.{error}") from error
+        world = World.from_config(config.world, clock=clock, seed=config.seed, solutions=table)
         daq_backend = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
         instruments = _simulate_instruments(config, world, daq_backend)
     else:

@@ -48,6 +48,14 @@ KINDS_BY_ANNOTATION: dict[str, tuple[str, ...]] = {
     "RoiTraces": ("one_roi", "none"),
     "Mapping[str, Any] | Roi": ("unknown_shape", "missing_key", "nan_field", "string", "none"),
     "Roi | Mapping[str, Any]": ("unknown_shape", "missing_key", "nan_field", "string", "none"),
+    "Sequence[tuple[str, str, float, float]]": (
+        "string",
+        "nan_item",
+        "one_item",
+        "empty_list",
+        "none",
+    ),
+    "PhaseChange": ("string", "none"),
 }
 
 #: Parameters outside the matrix: a label only used inside error messages.
@@ -72,6 +80,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("ratiometric_estimate", "n_bg_px", "huge"): "any pixel count >= 1",
     ("ratiometric_estimate", "r_min", "negative"): "only Rmin < Rmax is required",
     ("roi_sums", "chunk_frames", "huge"): "a chunk larger than the stack reads it whole",
+    ("phase_changes", "signal", "truncated"): "fewer cells (columns) is still a signal",
     ("trpm7_ramps", "cm_pF", "truncated"): "a scalar Cm has nothing to truncate",
 }
 
@@ -116,6 +125,17 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
     t_iv = np.linspace(0, 0.1, 101)
     sweeps = np.outer([-80.0, -40.0, 0.0, 40.0, 80.0], np.ones(101)) * 0.5 + 2.0
     ramp_times = np.array([0.0, 2.0, 4.0, 6.0, 8.0])
+    t_phases = np.arange(0.0, 400.0, 10.0)
+    step = np.select([t_phases < 100, t_phases < 200, t_phases < 300], [0.8, 0.7, 0.8], 1.2)
+    signal_phases = np.column_stack([step, 1.1 * step])
+    phases = [
+        ("baseline", "a", 0.0, 100.0),
+        ("control", "c", 100.0, 200.0),
+        ("washout", "a", 200.0, 300.0),
+        ("treatment", "b", 300.0, 400.0),
+    ]
+    every = analysis.phase_changes(t_phases, signal_phases, phases, window_s=50.0)
+    changes = [every[0], every[2]]
     return {
         "calibrate": {
             "r_min_ratios": [0.4, 0.41, 0.39],
@@ -155,6 +175,13 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "hill": (1.0, 1.0),
         },
         "fit_linear_leak": {"command_mV": command, "current_pA": current, "fit_mV": (-90.0, 0.0)},
+        "phase_changes": {
+            "t_s": t_phases,
+            "signal": signal_phases,
+            "phases": phases,
+            "window_s": 50.0,
+        },
+        "specific_change": {"treatment": changes[1], "control": changes[0]},
         "fit_run_up": {
             "time_s": np.arange(0.0, 210.0, 10.0),
             "current_pA": 100 * (1 - np.exp(-np.arange(0.0, 210.0, 10.0) / 60)),

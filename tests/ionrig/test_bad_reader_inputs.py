@@ -70,6 +70,10 @@ READERS: dict[str, tuple[Callable[[Any, Any], Any], set[str]]] = {
         set(RUN_LABELS),  # None when there is none
     ),
     "read_mg_free": (lambda catalog, run: readers.read_mg_free(catalog, run), {"timecourse"}),
+    "read_uptake_effect": (  # only mg_uptake runs (tests/plans/test_uptake_and_calibration.py)
+        lambda catalog, run: readers.read_uptake_effect(catalog, run),
+        set(),
+    ),
 }
 
 SAYS_WHAT_IS_NEEDED = re.compile(r"must|needs|has no|without|recorded no|is not")

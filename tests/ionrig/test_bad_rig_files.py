@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from ionrig.config import ConfigError, build
-from ionrig.rig import RigConfig, read_rig_config
+from ionrig.rig import RigConfig, check_solution_names, read_rig_config
 from ionrig.simulators import Solution, SolutionsFile
 
 RIG = yaml.safe_load((resources.files("ionrig.rigs") / "sim.yaml").read_text())
@@ -156,7 +156,11 @@ def _raw_with(keys: tuple[Any, ...], value: Any = None, *, delete: bool = False)
 
 
 def _build(raw: dict) -> RigConfig:
-    return build(RigConfig, raw)
+    """As read_rig_config builds a rig file: the dataclasses, then the world's solution names
+    against the rig's solutions files."""
+    config = build(RigConfig, raw)
+    check_solution_names(config)
+    return config
 
 
 def _bad_types(tp: Any) -> list[Any]:

@@ -197,7 +197,7 @@ def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
     ("kwargs", "message"),
     [
         ({"treatment": "seawater"}, r"treatment must be one of hbss, .*; got 'seawater'"),
-        ({"treatment": "hbss"}, r"treatment and baseline_solution must be different"),
+        ({"treatment": "hbss"}, r"treatment, control and baseline_solution must be different"),
         ({"baseline_min": 0.1}, r"baseline_min must be in \[0.5, 1440\] min"),
         ({"interval_s": 0.5}, r"interval_s must be in \[1, 600\] s"),
         ({"calibrate": "yes"}, r"calibrate must be True or False"),
@@ -214,8 +214,8 @@ def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
             r"'hbss_probenecid' holds probenecid \(2.5 mM\) but mg_k_aspartate do not",
         ),
         (  # the control's reservoir runs through a phase as long as the treatment
-            {"control": "k_aspartate_control", "treatment_min": 24.0, "washout_min": 1.0},
-            r"the 'hbss' reservoir holds 50.0 mL but 58.0",
+            {"control": "k_aspartate_control", "treatment_min": 26.0, "washout_min": 5.0},
+            r"the 'k_aspartate_control' reservoir holds 50.0 mL but 52.0",
         ),
     ],
 )

@@ -113,7 +113,7 @@ def test_loading_at_37_C_is_faster_than_at_22_C_and_de_esterifies_after_washing(
     assert acid_37 > 2 * acid_22
     # §4 default: 4 µM AM for 45 min at RT gives ~50 µM inside (acid + ester)
     assert acid_22 + am_22 == pytest.approx(50.0, rel=0.05)
-    world.chamber.select("hbss")
+    world.chamber.exchange_bath("hbss")
     clock.advance_s(30 * 60)  # §4: de-esterification 15-30 min
     cell = world.cells[0]
     assert cell.dye_am_uM < 0.02 * cell.dye_uM

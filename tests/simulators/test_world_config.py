@@ -89,13 +89,11 @@ def test_bad_world_fields_are_refused_by_name(overrides, message):
         read_rig_config("sim", **overrides)
 
 
-def test_a_world_solution_no_file_defines_is_refused_when_the_rig_is_built(tmp_path):
-    """The rig's solutions files are known only when the rig is built: the name is checked
-    then, against them, before anything connects."""
-    from ionrig.rig import load_rig
-
+def test_a_world_solution_no_file_defines_is_refused_with_the_rig_file(tmp_path):
+    """Checked against the rig's solutions files (here the packaged example) when the rig
+    file is read, before anything is built."""
     with pytest.raises(ConfigError, match=r"world\.chamber\.initial_solution must be one of"):
-        load_rig("sim", raw_dir=tmp_path, world={"chamber": {"initial_solution": "seawater"}})
+        read_rig_config("sim", world={"chamber": {"initial_solution": "seawater"}})
 
 
 def test_stepped_clock_moves_only_when_waited_on():
