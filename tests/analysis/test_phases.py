@@ -16,7 +16,7 @@ PHASES = [
 
 
 def steps(levels):
-    return np.select([T_S < stop for *_, stop in PHASES], levels)
+    return np.select([stop > T_S for *_, stop in PHASES], levels)
 
 
 def test_changes_are_plateau_minus_the_phase_before_and_the_specific_part_is_paired():
