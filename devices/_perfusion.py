@@ -190,6 +190,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         self._poll_s = poll_s
         self._nominal_flow_mL_per_min = flow_mL_per_min
         self._remaining_mL = {k: v.reservoir_mL for k, v in self._solutions.items()}
+        self._refilled_since_account: set[str] = set()
         self._flowing: str | None = None
         self._delivered_at_switch_mL = 0.0
         self._stop_requested = False
@@ -243,9 +244,12 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         import numpy as np
 
         delivered = await self._port.call(self._flow.delivered_mL)
-        if self._flowing is not None:
+        if self._flowing is not None and self._flowing in self._refilled_since_account:
+            pass  # refilled while flowing: what flowed before the refill is not in it
+        elif self._flowing is not None:
             used = delivered - self._delivered_at_switch_mL
             self._remaining_mL[self._flowing] = max(0.0, self._remaining_mL[self._flowing] - used)
+        self._refilled_since_account.clear()
         self._delivered_at_switch_mL = delivered
         self._set_reservoirs(np.array([self._remaining_mL[k] for k in self._names]))
         return delivered
@@ -319,6 +323,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         if not 0 <= volume <= capacity:
             raise ValueError(f"volume_mL must be in 0..{capacity:g} mL, got {volume_mL!r}")
         self._remaining_mL[solution] = volume
+        self._refilled_since_account.add(solution)
 
     def stop(self, success: bool = True) -> None:
         """Interrupt an exchange in progress; the current solution keeps flowing.

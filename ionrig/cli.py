@@ -8,8 +8,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-ENVIRONMENT_VARIABLE = "IONRIG_SOLUTIONS"  # ionrig.chemistry.ENVIRONMENT_VARIABLE
-
 __all__ = ["main"]
 
 
@@ -498,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "func", None) is not _run or any(e.startswith("-") for e in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.params = [*args.params, *extras]
+    from ionrig.chemistry import ENVIRONMENT_VARIABLE
+
     previous = os.environ.get(ENVIRONMENT_VARIABLE)
     if args.solutions:  # --solutions wins over $IONRIG_SOLUTIONS and the rig file
         os.environ[ENVIRONMENT_VARIABLE] = os.pathsep.join(args.solutions)

@@ -7,7 +7,7 @@ from bluesky.utils import FailedStatus
 from ophyd_async.core import init_devices
 
 from ionrig.devices import GravityFlow, Perfusion, SolutionLine, SyringePumpFlow
-from ionrig.simulators import ScaledClock
+from ionrig.simulators import ScaledClock, SteppedClock
 
 SOLUTIONS = {
     "hbss": SolutionLine(valve="v1", reservoir_mL=50.0, composition_mM={"Mg": 1.0, "K": 5.4}),
@@ -169,3 +169,15 @@ def test_a_refilled_reservoir_can_exchange_again(RE, clock):
     RE(bps.mv(perfusion, "mg_k_aspartate"))
     with pytest.raises(ValueError, match=r"volume_mL must be in 0\.\.10 mL"):
         perfusion.refilled("mg_k_aspartate", 20.0)
+
+
+def test_refilling_the_flowing_reservoir_forgets_what_flowed_before(RE):
+    """A wash leaves its solution flowing; refilled while it flows, the reservoir is full: the
+    volume that ran before the refill is not booked against the new filling."""
+    clock = SteppedClock()
+    perfusion = _perfusion(clock, RecordingValves(), GravityFlow(clock, 2.0))
+    RE(bps.mv(perfusion, "mg_k_aspartate"))  # 2.5 mL of 10, and it keeps flowing
+    clock.advance_s(4 * 60)  # 8 mL more: the reservoir ran dry
+    perfusion.refilled("mg_k_aspartate")
+    RE(bps.mv(perfusion, "hbss"))
+    assert RE(bps.rd(perfusion.reservoir_mL)).plan_result[1] == pytest.approx(10.0)

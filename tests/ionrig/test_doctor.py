@@ -66,7 +66,7 @@ def test_the_simulated_rig_passes_every_check_and_names_every_instrument(tmp_pat
     assert details["pressure"].startswith("analog pressure regulator on Dev1/ao1")
     assert "128×128 px, 16-bit" in details["camera"]  # sim.yaml sensor
     assert "hbss → Dev1/port0/line0" in details["perfusion"]
-    assert "calibration_rmax → Dev1/port0/line6" in details["perfusion"]
+    assert "calibration_rmax → Dev1/port0/line7" in details["perfusion"]
     assert "gravity flow 2 mL/min" in details["perfusion"]
     assert "amplifier.filter_telegraph_ai Dev1/ai3" in details["DAQ wiring"]
     assert str(tmp_path / "data") in details["data directory"]

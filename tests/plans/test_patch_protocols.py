@@ -186,11 +186,12 @@ def test_ic50_from_pipette_mg_recovers_the_worlds_value(catalog):
     rig, world = session.rig, session.rig.world
     internal = world.solution("trpm7_internal")
     free_mg, density = [], []
-    for index, mg_total in enumerate([0.0, 0.2, 0.6, 1.5, 4.0, 14.0]):
+    for index, target_mM in enumerate([0.0, 0.13, 0.38, 0.96, 2.65, 10.2]):
         name = f"trpm7_internal_mg{index}"
-        solution = dataclasses.replace(internal, mg_mM=mg_total)
+        solution = dataclasses.replace(internal, target_mg_free_mM=target_mM)  # MgCl2 solved
         world.add_solution(name, solution)
-        rig.solution_compositions[name] = {"mg_mM": mg_total, "bapta_mM": 10.0}
+        rig.solutions[name] = solution
+        rig.solution_compositions[name] = {"mg_free_mM": solution.mg_free_mM, "bapta_mM": 10.0}
         session.RE(patch_cell(rig, cell_index=index, pipette_solution=name))
         result = session.RE(trpm7_ramps(rig, duration_s=160.0, period_s=2.0, cm_pF=20.0))
         trpm7 = session.catalog[result.plan_result]["trpm7"].read()

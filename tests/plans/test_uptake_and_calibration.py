@@ -140,7 +140,7 @@ def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
     session = start(
         "sim",
         catalog=catalog,
-        time_scale=100,
+        time_scale=40,  # at 100 a loaded machine's real overhead skipped whole windows of pairs
         solutions=[str(packaged), lab],
         perfusion={"solutions": ["hbss", "hypotonic_treatment", "hypotonic_control"]},
     )
@@ -182,9 +182,16 @@ def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
     control = true_changes["control"]
     assert control.mean_change < -max(0.015, 2 * control.mean_change_se)
     assert effect.control.mean_change == pytest.approx(control.mean_change, abs=0.01)
-    # the Mg²⁺-specific change is recovered; the raw treatment change is measurably smaller
+    print(
+        f"control {effect.control.mean_change:.4f} (true {control.mean_change:.4f}), "
+        f"treatment {effect.treatment.mean_change:.4f}, specific {effect.mg_specific.mean:.4f}"
+        f" ± {effect.mg_specific.se:.4f} (true {true_specific.mean:.4f})"
+    )
+    # the Mg²⁺-specific change is recovered; the raw treatment change is measurably wrong
     assert effect.mg_specific.mean == pytest.approx(true_specific.mean, rel=0.12)
-    assert effect.mg_specific.mean - effect.treatment.mean_change > 3 * effect.mg_specific.se
+    raw_error = abs(effect.treatment.mean_change - true_specific.mean) / true_specific.mean
+    corrected_error = abs(effect.mg_specific.mean - true_specific.mean) / true_specific.mean
+    assert raw_error > 0.12 and raw_error > corrected_error + 0.05
     # the run recorded both solutions' chemistry and warned about their tonicity
     chemistry = start_doc["chemistry"]
     assert {"hypotonic_treatment", "hypotonic_control", "hbss"} == set(chemistry["solutions"])
