@@ -67,18 +67,19 @@ def junction_table(solutions: Mapping[str, Solution]) -> list[tuple[str, str, fl
 
 
 def _table(solutions: Mapping[str, Solution]) -> list[str]:
+    width = max(24, *(len(name) for name in solutions))
     header = (
-        f"{'solution':24s} {'role':11s} {'Mg free':>9s} {'Ca free':>9s} {'Na':>7s} {'K':>7s} "
+        f"{'solution':{width}s} {'role':11s} {'Mg free':>9s} {'Ca free':>9s} {'Na':>7s} {'K':>7s} "
         f"{'Cl':>7s} {'pH':>5s} {'mOsm':>6s} {'I':>6s}"
     )
-    units = f"{'':24s} {'':11s} {'mM':>9s} {'µM':>9s} {'mM':>7s} {'mM':>7s} {'mM':>7s} {'':5s} "
+    units = f"{'':{width}s} {'':11s} {'mM':>9s} {'µM':>9s} {'mM':>7s} {'mM':>7s} {'mM':>7s} {'':5s} "
     units += f"{'/kg':>6s} {'mM':>6s}"
     lines = [header, units]
     for name, s in solutions.items():
         t = s.totals_mM
         osm = f"{s.osmolarity_mOsm:6.0f}" + ("*" if s.measured_osmolarity_mOsm else "")
         lines.append(
-            f"{name:24s} {s.role:11s} {s.mg_free_mM:9.4g} {s.ca_free_uM:9.4g} "
+            f"{name:{width}s} {s.role:11s} {s.mg_free_mM:9.4g} {s.ca_free_uM:9.4g} "
             f"{t.get('na', 0):7.1f} {t.get('k', 0):7.1f} {t.get('cl', 0):7.1f} {s.ph:5.2f} "
             f"{osm} {s.ionic_strength_mM:6.0f}"
         )
