@@ -72,7 +72,9 @@ def _table(solutions: Mapping[str, Solution]) -> list[str]:
         f"{'solution':{width}s} {'role':11s} {'Mg free':>9s} {'Ca free':>9s} {'Na':>7s} {'K':>7s} "
         f"{'Cl':>7s} {'pH':>5s} {'mOsm':>6s} {'I':>6s}"
     )
-    units = f"{'':{width}s} {'':11s} {'mM':>9s} {'µM':>9s} {'mM':>7s} {'mM':>7s} {'mM':>7s} {'':5s} "
+    units = (
+        f"{'':{width}s} {'':11s} {'mM':>9s} {'µM':>9s} {'mM':>7s} {'mM':>7s} {'mM':>7s} {'':5s} "
+    )
     units += f"{'/kg':>6s} {'mM':>6s}"
     lines = [header, units]
     for name, s in solutions.items():
