@@ -22,15 +22,24 @@ __all__ = ["chemistry_md"]
 logger = logging.getLogger("ionrig.plans")
 
 
+#: LJP per (pipette, bath) solution objects: a Nernst–Planck solve takes ~10 ms and every patch
+#: run asks again for the same pairs (the objects are kept, so their ids stay valid)
+_LJP_CACHE: dict[tuple[int, int], tuple[Any, Any, float]] = {}
+
+
+def _ljp_of(pipette: Any, bath: Any) -> float:
+    key = (id(pipette), id(bath))
+    cached = _LJP_CACHE.get(key)
+    if cached is None:
+        value = liquid_junction_potential_mV(pipette, bath, temperature_C=bath.temperature_C)
+        cached = _LJP_CACHE[key] = (pipette, bath, round(value, 2))
+    return cached[2]
+
+
 def _ljp_mV(rig: Rig, pipette: str, baths: Sequence[str]) -> dict[str, float]:
     solutions = rig.solutions
     return {
-        bath: round(
-            liquid_junction_potential_mV(
-                solutions[pipette], solutions[bath], temperature_C=solutions[bath].temperature_C
-            ),
-            2,
-        )
+        bath: _ljp_of(solutions[pipette], solutions[bath])
         for bath in baths
         if solutions[bath].role == "bath"
     }
