@@ -112,7 +112,7 @@ def median(values: Iterable[float]) -> float:
 def open_benchmark_catalog(data_dir: Path, template: Path | None = None):
     """Open (creating) the catalog of ``data_dir``; ``template`` is an initialised empty
     ``catalog.db`` to copy, which saves Tiled's database initialisation (seconds)."""
-    from ionrig.catalog import open_catalog
+    from ionrig.data.catalog import open_catalog
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if template is not None and template.is_file() and not (data_dir / CATALOG_DB).exists():

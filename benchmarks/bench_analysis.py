@@ -7,7 +7,7 @@ pipeline, so the run has the layout of a fly-mode time course (frame ``i`` at 34
 ``i``). The file is then written to disk and dropped from the page cache, and each analysis
 reads it from the disk:
 
-- through the catalog: ``ionrig.readers.iter_frames(run)`` (64-frame chunks from Tiled), ROI
+- through the catalog: ``ionrig.data.readers.iter_frames(run)`` (64-frame chunks from Tiled), ROI
   sums of each chunk with ``ionrig.analysis.roi_sums``, then the background-subtracted ratio of
   every pair and cell with ``ionrig.analysis.ratio``;
 - straight from the HDF5 file: ``ionrig.analysis.roi_sums`` on the h5py dataset, then the ratio.
@@ -100,7 +100,7 @@ def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterato
     from bench_frames import make_camera
 
     from ionrig import analysis
-    from ionrig.readers import iter_frames
+    from ionrig.data.readers import iter_frames
     from ionrig.session import make_run_engine
 
     catalog = open_benchmark_catalog(data_dir, template)

@@ -124,7 +124,7 @@ class RenderTimer:
 
 def pair_period_s(run) -> float:
     """Mean pair period from the rig-clock start times of the run's 340-nm frames."""
-    from ionrig.readers import read_timecourse
+    from ionrig.data.readers import read_timecourse
 
     starts = np.sort(read_timecourse(run).frame_t_s[340])
     if starts.size < 2:

@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ionrig-bench-") as scratch:
         work = Path(scratch)
-        from ionrig.catalog import open_catalog
+        from ionrig.data.catalog import open_catalog
 
         open_catalog(work / "template").close()  # one Tiled initialisation, copied by each
         template = work / "template" / "catalog" / "catalog.db"

@@ -64,7 +64,7 @@ def transient_frame_error(error: BaseException) -> bool:
     """Camera failures a retake can cure: a bad frame and the transient I/O errors of
     :func:`~ionrig.devices.transient_io_error` (a link that went away, an implausible image).
     Not frame timeouts: each retake would cost the camera's timeout again; the watchdogs
-    suspend the plan on them instead (``ionrig.watchdogs``)."""
+    suspend the plan on them instead (``ionrig.night.watchdogs``)."""
     if isinstance(error, TimeoutError):
         return False
     return isinstance(error, BadFrame) or transient_io_error(error)

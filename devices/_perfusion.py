@@ -26,7 +26,7 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
-from ionrig.simulators import Clock
+from ionrig.clock import Clock
 
 from ._port import BlockingPort
 

@@ -10,7 +10,7 @@ from bluesky.protocols import Reading, Stageable
 from event_model import DataKey
 from ophyd_async.core import AsyncStatus, Device
 
-from ionrig.simulators import Clock
+from ionrig.clock import Clock
 
 from ._amplifier import PatchAmplifier
 from ._analog import PressureController, TemperatureController

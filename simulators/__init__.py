@@ -4,11 +4,12 @@ Importing this package registers the ``ionrig-sim://NAME`` pyserial URL scheme
 (:mod:`ionrig.simulators._serial_url`), so drivers reach simulated instruments by port string.
 """
 
+from ionrig.clock import Clock, ScaledClock, SteppedClock, WallClock
+
 from ._amplifier import AmplifierConfig
 from ._bindings import bind_excitation
 from ._cells import CellModelConfig, DyeHandlingConfig, Trpm7Config
 from ._chamber import ChamberConfig
-from ._clock import Clock, ScaledClock, SteppedClock, WallClock
 from ._daq import DaqEvent, SimulatedDaq, SweepRecord
 from ._dye import MagFura2
 from ._electrophysiology import Patch, PatchConfig, PatchError, ionic_equivalents

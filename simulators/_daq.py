@@ -66,7 +66,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._clock import Clock, ScaledClock
+from ionrig.clock import Clock, ScaledClock
+
 from ._faults import Fault, FaultKind, FaultSchedule
 
 __all__ = ["DaqEvent", "SimulatedDaq", "SweepRecord"]

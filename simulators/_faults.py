@@ -1,7 +1,7 @@
 """Fault injection for simulated serial instruments.
 
 A :class:`Fault` is armed on an instrument with ``instrument.inject(fault)``. It becomes active
-at clock time ``at_s`` (the instrument's rig clock, see :mod:`ionrig.simulators._clock`) and
+at clock time ``at_s`` (the instrument's rig clock, see :mod:`ionrig.clock`) and
 affects either the next ``count`` commands received from then on, or every command received
 during ``duration_s`` of clock time (whichever ends first when both are given; one command when
 neither is). ``DISCONNECT`` is the exception: it is a time window, the port is gone from ``at_s``

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import re
 
-from ._clock import Clock
+from ionrig.clock import Clock
+
 from ._serial_instrument import Reply, SimulatedSerialInstrument
 
 __all__ = ["SimulatedNE500"]

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._clock import Clock, ScaledClock
+from ionrig.clock import Clock, ScaledClock
+
 from ._faults import Fault, FaultKind, FaultSchedule
 
 __all__ = ["Reply", "SimulatedSerialInstrument"]

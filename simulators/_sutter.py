@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from ._clock import Clock
+from ionrig.clock import Clock
+
 from ._serial_instrument import Reply, SimulatedSerialInstrument
 
 __all__ = ["SimulatedLambda10_3", "SimulatedLambdaDG4"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from ._clock import Clock
+from ionrig.clock import Clock
+
 from ._serial_instrument import Reply, SimulatedSerialInstrument
 
 __all__ = ["SimulatedFW102C"]

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ionrig.clock import Clock, ScaledClock
+
 from ._amplifier import AmplifierConfig
 from ._camera import CameraSensor
 from ._cells import (
@@ -43,7 +45,6 @@ from ._cells import (
     environment_from,
 )
 from ._chamber import Chamber, ChamberConfig
-from ._clock import Clock, ScaledClock
 from ._dye import MagFura2
 from ._electrophysiology import Patch, PatchConfig
 from ._solutions import DEFAULT_SOLUTIONS, SPECIES, Solution, bath_solution

@@ -11,8 +11,6 @@ from bluesky import RunEngine
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Subprocesses run Python with -P: from the repository root, the current directory on sys.path
-# would shadow the installed ionrig with the glue-only ./ionrig folder.
 SHARED = REPO_ROOT.parent / "shared"
 
 
@@ -20,7 +18,7 @@ SHARED = REPO_ROOT.parent / "shared"
 def _initialised_catalog_db(tmp_path_factory) -> Path:
     """One freshly initialised, empty catalog database for the whole test session (Tiled
     initialises a database in a subprocess, seconds each; an empty one is the same anywhere)."""
-    from ionrig.catalog import open_catalog
+    from ionrig.data.catalog import open_catalog
 
     root = tmp_path_factory.mktemp("catalog-template")
     open_catalog(root).close()
@@ -40,7 +38,7 @@ def data_dir(tmp_path, monkeypatch, _initialised_catalog_db) -> Path:
 
 @pytest.fixture
 def catalog(data_dir):
-    from ionrig.catalog import open_catalog
+    from ionrig.data.catalog import open_catalog
 
     catalog = open_catalog(data_dir)
     yield catalog
@@ -62,7 +60,7 @@ def session(catalog):
 def shared_session(tmp_path_factory):
     """One simulated session for a whole test module, for tests that only check refusals
     (nothing runs, so nothing carries over between tests)."""
-    from ionrig.catalog import open_catalog
+    from ionrig.data.catalog import open_catalog
     from ionrig.session import start
 
     catalog = open_catalog(tmp_path_factory.mktemp("shared-ionrig-data"))

@@ -8,7 +8,7 @@ Fenced blocks, by their info string:
   required and such blocks stay few (real hardware, a server on another machine, a command that
   blocks until Ctrl-C).
 - ```` ```bash ````: each ``ionrig …`` command whose subcommand is cheap (``RUN_COMMANDS``, or any
-  ``--help``) runs as ``sys.executable -P -m ionrig.cli …`` in the same data and working
+  ``--help``) runs as ``sys.executable -m ionrig.cli …`` in the same data and working
   directory, in order with the Python blocks, and must exit 0; every other ``ionrig``
   subcommand must be listed in ``NOT_RUN_COMMANDS`` with the reason. ``pip install`` lines and
   other programs (ssh, createdb, …) are not run.
@@ -57,10 +57,12 @@ RUN_COMMANDS = frozenset(
 )
 #: ``ionrig`` subcommands the docs show but the suite does not run from them, and why.
 NOT_RUN_COMMANDS = {
-    "catalog serve": "serves the catalog until Ctrl-C (tests/ionrig/test_cli.py runs it)",
-    "live": "a 0MQ proxy or printer that runs until Ctrl-C (tests/ionrig/test_publish.py)",
-    "queue": "starts Redis, a catalog server and the queue manager (tests/ionrig/test_queue.py)",
-    "simulate": "serves a simulated instrument until Ctrl-C (tests/ionrig/test_cli.py)",
+    "catalog serve": "serves the catalog until Ctrl-C (tests/ionrig/cli/test_cli.py runs it)",
+    "live": "a 0MQ proxy or printer that runs until Ctrl-C (tests/ionrig/bench/test_publish.py)",
+    "queue": (
+        "starts Redis, a catalog server and the queue manager (tests/ionrig/night/test_queue.py)"
+    ),
+    "simulate": "serves a simulated instrument until Ctrl-C (tests/ionrig/cli/test_cli.py)",
 }
 #: Pages whose examples read the newest run of the catalog: one is recorded before them.
 NEEDS_A_RECORDED_RUN = frozenset({"docs/data-model.md", "docs/data-services.md"})
@@ -246,7 +248,7 @@ def _record_a_timecourse() -> None:
 
 def _close_sessions(namespace: dict[str, Any]) -> None:
     """Release what the examples left open (a later test must be able to open its catalog)."""
-    from ionrig.catalog import Catalog
+    from ionrig.data.catalog import Catalog
     from ionrig.session import Session
 
     for value in list(namespace.values()):
@@ -255,7 +257,7 @@ def _close_sessions(namespace: dict[str, Any]) -> None:
 
 
 def _run_command(words: list[str], cwd: Path, block: Block) -> None:
-    args = [sys.executable, "-P", "-m", "ionrig.cli", *words[1:]]
+    args = [sys.executable, "-m", "ionrig.cli", *words[1:]]
     done = subprocess.run(
         args, cwd=cwd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
     )

@@ -14,13 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 # folder → (its package, the ionrig packages it may import)
 CHEMISTRY = "ionrig.chemistry"  # the bottom layer: every layer may use it
+CLOCK = "ionrig.clock"  # the clock contract: simulators, devices and plans may use it
 LAYERS = {
     "chemistry": (CHEMISTRY, {CHEMISTRY}),
-    "simulators": ("ionrig.simulators", {"ionrig.simulators", CHEMISTRY}),
-    "devices": ("ionrig.devices", {"ionrig.devices", "ionrig.simulators", CHEMISTRY}),
+    "simulators": ("ionrig.simulators", {"ionrig.simulators", CLOCK, CHEMISTRY}),
+    "devices": ("ionrig.devices", {"ionrig.devices", CLOCK, CHEMISTRY}),
     "plans": (
         "ionrig.plans",
-        {"ionrig.plans", "ionrig.devices", "ionrig.analysis", "ionrig", CHEMISTRY},
+        {"ionrig.plans", "ionrig.devices", "ionrig.analysis", "ionrig", CLOCK, CHEMISTRY},
     ),
     "analysis": ("ionrig.analysis", {"ionrig.analysis", CHEMISTRY}),
 }
@@ -116,7 +117,7 @@ def test_relative_import_climbing_out_of_devices_is_caught(tmp_path):
 
 
 def test_glue_init_holds_only_the_version():
-    tree = ast.parse((REPO / "ionrig" / "__init__.py").read_text())
+    tree = ast.parse((REPO / "src" / "ionrig" / "__init__.py").read_text())
     statements = [n for n in tree.body if not isinstance(n, ast.Expr)]
     assert len(statements) == 1
     (assign,) = statements

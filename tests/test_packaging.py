@@ -72,7 +72,7 @@ BARE = re.compile(rf"^\s*(from|import)\s+({'|'.join(MAPPED)})(\s|\.|$)", re.MULT
 
 def test_no_bare_imports_of_mapped_folders():
     offenders = []
-    for folder in (*MAPPED, "ionrig", "tests"):
+    for folder in (*MAPPED, "src", "tests"):
         for file in (REPO / folder).rglob("*.py"):
             for match in BARE.finditer(file.read_text()):
                 offenders.append(f"{file.relative_to(REPO)}: {match.group(0).strip()}")

@@ -22,7 +22,7 @@ def test_analysis_imports_no_other_framework() -> None:
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('ionrig'))))"
     )
     out = subprocess.run(
-        [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     top_level, ionrig_modules = set(out[0].split()), out[1].split()
     assert not top_level & set(FORBIDDEN)

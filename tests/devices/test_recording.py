@@ -70,7 +70,7 @@ def test_another_process_reads_the_camera_file_while_the_camera_writes_it(RE, tm
         )
     path = tmp_path / "swmr.h5"
     reader = subprocess.Popen(
-        [sys.executable, "-P", "-c", READER, str(path), str(N_FRAMES)],
+        [sys.executable, "-c", READER, str(path), str(N_FRAMES)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -225,7 +225,7 @@ def test_frames_written_never_runs_ahead_of_a_reader_in_another_process(RE, tmp_
     n_frames = 150
     path = tmp_path / "batches.h5"
     reader = subprocess.Popen(
-        [sys.executable, "-P", "-c", QUERIED_READER],
+        [sys.executable, "-c", QUERIED_READER],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -16,7 +16,7 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
-from ionrig.documents import read_journal
+from ionrig.data.documents import read_journal
 from ionrig.session import start
 
 

@@ -4,9 +4,9 @@ missed instead of taking them back to back, and a timed phase ends on time."""
 import numpy as np
 import pytest
 
+from ionrig.data.readers import read_mg_free
 from ionrig.plans import mg_uptake, ratiometric_timecourse
 from ionrig.plans._schedule import due_slot
-from ionrig.readers import read_mg_free
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ionrig.analysis import ion_concentration
+from ionrig.data.readers import read_timecourse
 from ionrig.plans import PlanParameterError, ratiometric_timecourse
-from ionrig.readers import read_timecourse
 from ionrig.session import start
 from ionrig.simulators import CameraFault
 

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from ionrig.plans import PlanParameterError, calibrate_in_situ, mg_uptake
-from ionrig.readers import (
+from ionrig.data.readers import (
     find_calibration_run,
     read_calibration,
     read_mg_free,
     read_uptake_effect,
 )
+from ionrig.plans import PlanParameterError, calibrate_in_situ, mg_uptake
 
 
 def _nearest_cell(world, spec) -> int:
@@ -132,7 +132,7 @@ def test_a_matched_control_separates_the_mg_specific_change(catalog, tmp_path):
     from importlib import resources
 
     from ionrig.analysis import phase_changes, specific_change
-    from ionrig.report import write_report
+    from ionrig.reports.report import write_report
     from ionrig.session import start
 
     lab = tmp_path / "lab.yaml"

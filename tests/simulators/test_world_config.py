@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from ionrig.chemistry import apparent_dissociation_constant_mM, load_solutions
-from ionrig.config import ConfigError, build
 from ionrig.rig import read_rig_config
+from ionrig.rig.config import ConfigError, build
 from ionrig.simulators import (
     DEFAULT_SOLUTIONS,
     Solution,

@@ -396,7 +396,7 @@ def test_the_drivers_import_without_pymmcore_plus():
         print("ok")
     """)
     result = subprocess.run(
-        [sys.executable, "-P", "-c", code],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
