@@ -72,7 +72,7 @@ MISS_NOTES = {
 
 def switch_ms(mode: str, speed: int, positions: tuple[int, int]) -> float:
     """Excitation switch time (ms) from the instrument's table (instrument-protocols.md §1)."""
-    from ionrig.simulators._sutter import DG4_SWITCH_TIME_S, move_time_s
+    from ionrig.simulators import DG4_SWITCH_TIME_S, move_time_s
 
     if mode == "fly":
         return 1000.0 * DG4_SWITCH_TIME_S

@@ -17,6 +17,7 @@ from ._patch import (
     form_seal,
     membrane_test,
     pipette_resistance,
+    ramp_command,
     trpm7_ramps,
 )
 from ._patch_cell import FILL_PIPETTE, PATCH_STATES, WITHDRAW_PIPETTE, PatchResult, patch_cell
@@ -51,6 +52,7 @@ __all__ = [
     "operator_step",
     "patch_cell",
     "pipette_resistance",
+    "ramp_command",
     "ratiometric_timecourse",
     "set_unattended",
     "trpm7_ramps",

@@ -28,6 +28,7 @@ from ._optics import (
 from ._serial_instrument import SimulatedSerialInstrument
 from ._serial_tcp import TcpServer, serve_tcp
 from ._serial_url import (
+    DEFAULT_KINDS,
     SimulatedSerial,
     get_simulated_instrument,
     register_simulated_instrument,
@@ -35,7 +36,7 @@ from ._serial_url import (
     unregister_simulated_instrument,
 )
 from ._solutions import DEFAULT_SOLUTIONS, Solution, SolutionsFile, amounts_of
-from ._sutter import SimulatedLambda10_3, SimulatedLambdaDG4
+from ._sutter import DG4_SWITCH_TIME_S, SimulatedLambda10_3, SimulatedLambdaDG4, move_time_s
 from ._thorlabs import SimulatedFW102C
 from ._world import (
     CameraSensor,
@@ -50,7 +51,9 @@ from ._world import (
 
 __all__ = [
     "CAMERA_FAULT_KINDS",
+    "DEFAULT_KINDS",
     "DEFAULT_SOLUTIONS",
+    "DG4_SWITCH_TIME_S",
     "AmplifierConfig",
     "CameraDisconnected",
     "CameraError",
@@ -97,6 +100,7 @@ __all__ = [
     "default_cells",
     "get_simulated_instrument",
     "ionic_equivalents",
+    "move_time_s",
     "register_simulated_instrument",
     "registered_simulated_instruments",
     "serve_tcp",

@@ -197,7 +197,7 @@ def _simulate(args) -> int:
     import threading
 
     from ionrig.simulators import ScaledClock, serve_tcp
-    from ionrig.simulators._serial_url import DEFAULT_KINDS
+    from ionrig.simulators import DEFAULT_KINDS
 
     if args.instrument not in DEFAULT_KINDS:
         print(

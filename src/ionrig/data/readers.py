@@ -300,7 +300,7 @@ def _sweep_command_mV(
     plan, args = start.get("plan_name"), start.get("plan_args") or {}
     try:
         if plan == "trpm7_ramps":
-            from ionrig.plans._patch import ramp_command
+            from ionrig.plans import ramp_command
 
             command = ramp_command(
                 holding_mV=float(args["holding_mV"]),
