@@ -21,7 +21,7 @@ from ionrig.bench.runner import (
     plan_summary,
     run_command,
 )
-from ionrig.cli import _parser, main
+from ionrig.cli.main import _parser, main
 from ionrig.data.catalog import open_catalog
 
 

@@ -14,7 +14,7 @@ from nwbinspector import Importance, inspect_nwbfile
 from pynwb import NWBHDF5IO
 
 from ionrig.analysis import roi_mask
-from ionrig.cli import _run_by_reference, main
+from ionrig.cli.main import _run_by_reference, main
 from ionrig.data.catalog import open_catalog
 from ionrig.data.export import SUPPORTED_PLANS, ExportError, export_nwb, export_nwb_run
 from ionrig.plans import break_in, form_seal, membrane_test, ratiometric_timecourse, trpm7_ramps
