@@ -7,6 +7,12 @@ are typed (:mod:`._errors`); protocols are described in ``instrument-protocols.m
 """
 
 from ._axopatch import (
+    AXOPATCH_200B_FILTER_TELEGRAPH,
+    AXOPATCH_200B_GAIN_TELEGRAPH,
+    AXOPATCH_200B_MODE_TELEGRAPH,
+    BETA_SETTINGS,
+    COMMAND_SENSITIVITIES_MV_PER_V,
+    SWEEP_RATE_RANGE_HZ,
     AmplifierModeError,
     Axopatch200B,
     AxopatchChannels,
@@ -23,6 +29,7 @@ from ._daq import (
     DaqReadingError,
     DaqTimeout,
     as_daq,
+    channel_kind,
 )
 from ._errors import (
     CommandIgnoredError,
@@ -56,6 +63,12 @@ from ._transport import SerialInstrument, is_visa_resource, open_adapter
 from ._valves import TtlValveController
 
 __all__ = [
+    "AXOPATCH_200B_FILTER_TELEGRAPH",
+    "AXOPATCH_200B_GAIN_TELEGRAPH",
+    "AXOPATCH_200B_MODE_TELEGRAPH",
+    "BETA_SETTINGS",
+    "COMMAND_SENSITIVITIES_MV_PER_V",
+    "SWEEP_RATE_RANGE_HZ",
     "AmplifierModeError",
     "Axopatch200B",
     "AxopatchChannels",
@@ -100,6 +113,7 @@ __all__ = [
     "TtlValveController",
     "UnknownCommandError",
     "as_daq",
+    "channel_kind",
     "is_visa_resource",
     "open_adapter",
     "simulated_core",
