@@ -47,6 +47,8 @@ from ._errors import (
     UnknownCommandError,
 )
 from ._filter_wheel import FilterWheel
+from ._lambda_10_3 import LambdaStatus, SutterLambda10_3
+from ._lambda_dg4 import SutterLambdaDG4
 from ._micromanager import (
     MicroManagerCamera,
     MicroManagerError,
@@ -56,7 +58,6 @@ from ._micromanager import (
 from ._newera import NewEraPump, PumpAlarm, PumpDispensed, PumpStatus
 from ._nidaqmx import NidaqmxDaq
 from ._pressure import PressureRegulator
-from ._sutter import LambdaStatus, SutterLambda10_3, SutterLambdaDG4
 from ._temperature import TemperatureMonitor
 from ._thorlabs import ThorlabsFW102C
 from ._transport import SerialInstrument, is_visa_resource, open_adapter

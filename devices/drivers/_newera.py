@@ -177,8 +177,8 @@ class NewEraPump(SerialInstrument):
     # -- framing --------------------------------------------------------------------------------
     def write(self, command: str, **kwargs: object) -> None:
         """Send ``<addr><command>\\r`` after purging stale input (§2.1)."""
-        self._purge(command)
-        self._send(f"{self.address}{command}\r".encode("ascii"), command)
+        self.purge_input(command)
+        self.send_raw(f"{self.address}{command}\r".encode("ascii"), command)
         self._pending = command
 
     def read(self, **kwargs: object) -> str:
@@ -187,71 +187,85 @@ class NewEraPump(SerialInstrument):
         self._pending = None
         if command is None:
             raise RuntimeError("read() without a command written first")
-        reply = self._read_until(
+        reply = self.read_until(
             lambda buf: buf[-1] == ETX, timeout_s=self.timeout_s, command=command, max_bytes=64
         )
+        body = self._reply_body(command, reply)
+        if body.startswith("A?"):  # §2.1: an alarm replaces the status
+            return self._after_alarm(command, body, reply)
+        try:
+            self.last_status = PumpStatus(body[:1])
+        except ValueError as exc:
+            raise self.typed_error(
+                InstrumentReplyError, "unknown status character", command=command, reply=reply
+            ) from exc
+        return self._reply_data(command, body[1:], reply)
+
+    def _reply_body(self, command: str, reply: bytes) -> str:
+        """Status and data of ``reply`` once its framing and address are checked (§2.1)."""
         try:
             text = reply.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError, "reply is not ASCII (garbage)", command=command, reply=reply
             ) from exc
         if len(text) < 4 or reply[0] != STX or not text[1:3].isdigit():
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 "reply is not STX addr status … ETX",
                 command=command,
                 reply=reply,
             )
         if int(text[1:3]) != self.address:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 f"reply from address {text[1:3]}, expected {self.address:02d}",
                 command=command,
                 reply=reply,
             )
-        body = text[3:-1]
+        return text[3:-1]
+
+    def _after_alarm(self, command: str, body: str, reply: bytes) -> str:
+        """An alarm reply (``A?x``, §2.1): record it, then repeat the command once after a
+        power-on reset (reported once, then cleared) or raise :class:`InstrumentAlarm`."""
+        try:
+            alarm = PumpAlarm(body[2:3])
+        except ValueError as exc:
+            raise self.typed_error(
+                InstrumentReplyError, "unknown alarm", command=command, reply=reply
+            ) from exc
+        self.last_alarm = alarm
+        self.last_status = PumpStatus.STOPPED
+        if alarm is PumpAlarm.RESET and not self._repeating:
+            # Power-on reset: reported once, then cleared (§2.1); repeat the command.
+            self._repeating = True
+            try:
+                self.write(command)
+                return self.read()
+            finally:
+                self._repeating = False
+        raise self.typed_error(
+            InstrumentAlarm,
+            f"pump alarm {alarm.name}",
+            alarm=alarm.value,
+            command=command,
+            reply=reply,
+        )
+
+    def _reply_data(self, command: str, data: str, reply: bytes) -> str:
+        """``data`` after the status character, checked: an error token raises the typed
+        error of :data:`_ERRORS`, a query's value must match its format, a set command has
+        none (§2.1)."""
         parsed = _COMMAND.fullmatch(command)
         mnemonic, args = (parsed["mnemonic"], parsed["args"]) if parsed else (command, "")
-        if body.startswith("A?"):  # §2.1: an alarm replaces the status
-            try:
-                alarm = PumpAlarm(body[2:3])
-            except ValueError as exc:
-                raise self._error(
-                    InstrumentReplyError, "unknown alarm", command=command, reply=reply
-                ) from exc
-            self.last_alarm = alarm
-            self.last_status = PumpStatus.STOPPED
-            if alarm is PumpAlarm.RESET and not self._repeating:
-                # Power-on reset: reported once, then cleared (§2.1); repeat the command.
-                self._repeating = True
-                try:
-                    self.write(command)
-                    return self.read()
-                finally:
-                    self._repeating = False
-            raise self._error(
-                InstrumentAlarm,
-                f"pump alarm {alarm.name}",
-                alarm=alarm.value,
-                command=command,
-                reply=reply,
-            )
-        try:
-            self.last_status = PumpStatus(body[:1])
-        except ValueError as exc:
-            raise self._error(
-                InstrumentReplyError, "unknown status character", command=command, reply=reply
-            ) from exc
-        data = body[1:]
         if data.startswith("?"):
             if data not in _ERRORS:
-                raise self._error(
+                raise self.typed_error(
                     InstrumentReplyError, "unknown error token", command=command, reply=reply
                 )
             error, detail = _ERRORS[data]
             extra = {"value": args} if args else {}
-            raise self._error(
+            raise self.typed_error(
                 error,
                 f"pump rejected {mnemonic}: {detail}",
                 code=data,
@@ -261,14 +275,14 @@ class NewEraPump(SerialInstrument):
             )
         if not args and mnemonic in _QUERY_FORMATS:
             if not _QUERY_FORMATS[mnemonic].fullmatch(data):
-                raise self._error(
+                raise self.typed_error(
                     InstrumentReplyError,
                     f"unexpected {mnemonic} value",
                     command=command,
                     reply=reply,
                 )
         elif data:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 "unexpected data after a set command",
                 command=command,
@@ -369,7 +383,7 @@ class NewEraPump(SerialInstrument):
         this driver; the pump's own target is then read back and must still be non-zero.
         """
         if self._volume_target_uL is None:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentSafetyError,
                 "refusing to run without a volume target: set volume_target_uL first",
                 command="RUN",
@@ -377,7 +391,7 @@ class NewEraPump(SerialInstrument):
         target_uL = self.volume_target_uL
         if not target_uL > 0:
             self._volume_target_uL = None
-            raise self._error(
+            raise self.typed_error(
                 InstrumentSafetyError,
                 "the pump reports no volume target (changed on the front panel?); set it again",
                 command="RUN",

@@ -84,8 +84,8 @@ class ThorlabsFW102C(SerialInstrument):
     # -- framing: pymeasure calls write() then read() (queries) or check_set_errors() (sets) ----
     def write(self, command: str, **kwargs: object) -> None:
         """Send ``command`` + ``\\r`` after purging stale input (§1.3)."""
-        self._purge(command)
-        self._send((command + "\r").encode("ascii"), command)
+        self.purge_input(command)
+        self.send_raw((command + "\r").encode("ascii"), command)
         self._pending = command
 
     def read(self, **kwargs: object) -> str:
@@ -95,18 +95,18 @@ class ThorlabsFW102C(SerialInstrument):
         if command is None:
             raise RuntimeError("read() without a command written first")
         timeout_s = self._reply_timeout_s or self.timeout_s
-        reply = self._read_until(_reply_complete, timeout_s=timeout_s, command=command)
+        reply = self.read_until(_reply_complete, timeout_s=timeout_s, command=command)
         try:
             text = reply.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError, "reply is not ASCII (garbage)", command=command, reply=reply
             ) from exc
         for token, error in ERROR_TOKENS.items():
             if token in text:
                 value = command.split("=", 1)[1] if "=" in command else None
                 kwargs_ = {"value": value} if value is not None else {}
-                raise self._error(
+                raise self.typed_error(
                     error,
                     "wheel rejected the command",
                     code=token,
@@ -116,7 +116,7 @@ class ThorlabsFW102C(SerialInstrument):
                 )
         echo = command + "\r"
         if not text.startswith(echo) or not text.endswith("> "):
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 "reply does not start with the echo",
                 command=command,
@@ -126,12 +126,12 @@ class ThorlabsFW102C(SerialInstrument):
         if command.endswith("?"):
             fmt = _QUERY_FORMATS.get(command)
             if len(lines) != 1 or (fmt is not None and not fmt.fullmatch(lines[0])):
-                raise self._error(
+                raise self.typed_error(
                     InstrumentReplyError, "unexpected query value", command=command, reply=reply
                 )
             return lines[0]
         if lines:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 "unexpected data after a set command",
                 command=command,

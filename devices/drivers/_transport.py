@@ -39,6 +39,7 @@ from ._errors import (
     InstrumentReplyError,
     InstrumentTimeout,
 )
+from ._pyserial_adapter import url_socket_of
 
 __all__ = ["Port", "SerialInstrument", "is_visa_resource", "open_adapter"]
 
@@ -130,7 +131,7 @@ def _close_connection(connection: object) -> None:
     because the peer is gone, leaving the socket to the garbage collector; close it here too
     (closing twice is harmless).
     """
-    leaked = getattr(connection, "_socket", None)
+    leaked = url_socket_of(connection)
     connection.close()  # type: ignore[attr-defined]
     if leaked is not None and hasattr(leaked, "close"):
         leaked.close()
@@ -147,9 +148,11 @@ def _port_label(port: Port) -> str:
 class SerialInstrument(Instrument):
     """Base of ionrig's serial drivers: port opening, deadline-bounded byte I/O, typed errors.
 
-    Subclasses set ``model`` and call ``_send`` / ``_read_until`` / ``_read_exact``. A transport
-    failure marks the port for reopening; the next transaction closes and reopens it once (a
-    USB-serial adapter that was unplugged and plugged back in works again without a new driver).
+    Subclasses set ``model`` and build their protocol from the byte I/O steps
+    (``purge_input`` / ``send_raw`` / ``read_until`` / ``read_exact``) and ``typed_error``. A
+    transport failure marks the port for reopening; the next transaction closes and reopens it
+    once (a USB-serial adapter that was unplugged and plugged back in works again without a new
+    driver).
     """
 
     model = "instrument"
@@ -183,7 +186,10 @@ class SerialInstrument(Instrument):
         """Model and port, as named in every exception."""
         return f"{self.model} at {self.port_label}"
 
-    def _error(self, cls: type[InstrumentError], detail: str, **kwargs: object) -> InstrumentError:
+    def typed_error(
+        self, cls: type[InstrumentError], detail: str, **kwargs: object
+    ) -> InstrumentError:
+        """An exception of ``cls`` naming this instrument (for the driver to raise)."""
         return cls(detail, instrument=self.instrument_label, **kwargs)  # type: ignore[arg-type]
 
     def _io(self, action: Callable[[], bytes | None], command: str | bytes | None) -> bytes:
@@ -193,19 +199,19 @@ class SerialInstrument(Instrument):
         except InstrumentError:
             raise
         except serial.SerialTimeoutException as exc:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentTimeout, f"write timed out: {exc}", command=command
             ) from exc
         except pyvisa.errors.VisaIOError as exc:
             if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                 return b""
             self._needs_reopen = True
-            raise self._error(
+            raise self.typed_error(
                 InstrumentDisconnected, f"VISA I/O error: {exc}", command=command
             ) from exc
         except (serial.SerialException, OSError) as exc:
             self._needs_reopen = True
-            raise self._error(
+            raise self.typed_error(
                 InstrumentDisconnected, f"port error: {exc}", command=command
             ) from exc
         return result if result is not None else b""
@@ -225,15 +231,16 @@ class SerialInstrument(Instrument):
         self._needs_reopen = False
 
     # -- byte I/O -------------------------------------------------------------------------------
-    def _purge(self, command: str | bytes | None = None) -> None:
+    def purge_input(self, command: str | bytes | None = None) -> None:
         """Drop stale input before a command (10-B manual advice, instrument-protocols.md §1.1)."""
         self._reopen_if_needed(command)
         self._io(lambda: self.adapter.flush_read_buffer(), command)  # type: ignore[func-returns-value]
 
-    def _send(self, data: bytes, command: str | bytes | None = None) -> None:
+    def send_raw(self, data: bytes, command: str | bytes | None = None) -> None:
+        """Write ``data`` as it is (``command``, default ``data``, names it in errors)."""
         self._io(lambda: self.write_bytes(data), command if command is not None else data)  # type: ignore[func-returns-value]
 
-    def _read_until(
+    def read_until(
         self,
         done: Callable[[bytes], bool],
         *,
@@ -255,7 +262,7 @@ class SerialInstrument(Instrument):
                 if done(bytes(buffer)):
                     return bytes(buffer)
                 if len(buffer) > max_bytes:
-                    raise self._error(
+                    raise self.typed_error(
                         InstrumentReplyError,
                         f"reply longer than {max_bytes} bytes without a valid end (garbage)",
                         command=command,
@@ -264,35 +271,35 @@ class SerialInstrument(Instrument):
                 continue
             if time.monotonic() >= deadline:
                 if buffer:
-                    raise self._error(
+                    raise self.typed_error(
                         InstrumentReplyError,
                         f"partial reply: no valid end within {timeout_s:g} s",
                         command=command,
                         reply=bytes(buffer),
                     )
-                raise self._error(
+                raise self.typed_error(
                     InstrumentTimeout, f"no reply within {timeout_s:g} s", command=command
                 )
 
-    def _read_exact(
+    def read_exact(
         self, count: int, *, timeout_s: float, command: str | bytes | None, so_far: bytes = b""
     ) -> bytes:
         """Read exactly ``count`` more bytes (``so_far`` is only used in error messages)."""
         try:
-            return self._read_until(
+            return self.read_until(
                 lambda buf: len(buf) >= count, timeout_s=timeout_s, command=command
             )
         except InstrumentTimeout as exc:
             if not so_far:
                 raise
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError,
                 f"partial reply: no valid end within {timeout_s:g} s",
                 command=command,
                 reply=so_far,
             ) from exc
         except InstrumentReplyError as exc:
-            raise self._error(
+            raise self.typed_error(
                 InstrumentReplyError, exc.detail, command=command, reply=so_far + (exc.reply or b"")
             ) from exc
 
