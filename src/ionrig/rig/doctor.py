@@ -54,18 +54,17 @@ from ionrig.devices.drivers import (
     TemperatureMonitor,
 )
 from ionrig.devices.drivers._daq import channel_kind
+from ionrig.rig.build import filter_wheel_driver
 from ionrig.rig.config import ConfigError
 from ionrig.rig.rigfile import (
     RigConfig,
-    _axopatch_channels,
-    _filter_wheel_driver,
-    _inject,
-    _simulate_instruments,
-    _valve_lines,
+    axopatch_channels,
     read_rig_config,
     read_solutions,
     solutions_origin,
+    valve_lines,
 )
+from ionrig.rig.wiring import inject_faults, simulate_instruments
 from ionrig.simulators import (
     ScaledClock,
     SimulatedDaq,
@@ -419,9 +418,8 @@ class _Doctor:
             config.world, clock=clock, seed=config.seed, solutions=read_solutions(config)
         )
         daq = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
-        self.instruments = _simulate_instruments(config, world, daq)
-        for fault in config.faults:
-            _inject(self.instruments, fault)
+        self.instruments = simulate_instruments(config, world, daq)
+        inject_faults(self.instruments, config.faults)
 
     def check_solutions(self) -> None:
         config = self.config
@@ -468,7 +466,7 @@ class _Doctor:
         part = _Part("perfusion valves", "perfusion.valve_lines")
 
         def body() -> CheckResult:
-            lines = _valve_lines(config)
+            lines = valve_lines(config)
             problems = []
             for name, line in lines.items():
                 if not _is_channel(line, "line", config.daq.device):
@@ -580,7 +578,7 @@ class _Doctor:
         part = _Part(f"{model} at {wheel.port}", "filter_wheel.port", "filter_wheel")
 
         def body() -> CheckResult:
-            driver = _filter_wheel_driver(wheel)
+            driver = filter_wheel_driver(wheel)
             self._closers.append(driver.close)
             identity = driver.id
             if not isinstance(driver, SutterLambda10_3):
@@ -693,7 +691,7 @@ class _Doctor:
         def body(daq: Daq) -> CheckResult:
             amplifier = Axopatch200B(
                 daq,
-                _axopatch_channels(a),
+                axopatch_channels(a),
                 beta=a.beta,
                 command_sensitivity_mV_per_V=a.command_sensitivity_mV_per_V,
                 safe_holding_mV=a.safe_holding_mV,

@@ -1,14 +1,15 @@
-"""Rig files and ``load_rig``: from YAML to a connected :class:`ionrig.devices.Rig`.
+"""Rig files: the YAML a rig is described in, read into a :class:`RigConfig`.
 
 A rig file names its instruments by role. ``rig="sim"`` is the packaged ``rigs/sim.yaml``; any
-path to a YAML file works. Only this module (and test fixtures) know whether a rig is real or
-simulated: plans see the same :class:`~ionrig.devices.Rig` either way.
+path to a YAML file works. :func:`read_rig_config` reads and checks one (every key, type and
+range, and the solution names against the rig's solutions files);
+:func:`ionrig.rig.build.load_rig` builds the rig it describes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,37 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from ionrig.chemistry import Solution, SolutionsError, load_solutions, solutions_paths
-from ionrig.devices import (
-    AnalogPumpFlow,
-    BlockingPort,
-    Camera,
-    ExcitationSequencer,
-    FilterSlot,
-    FilterWheel,
-    GravityFlow,
-    PatchAmplifier,
-    Perfusion,
-    PressureController,
-    RetryPolicy,
-    Rig,
-    SolutionLine,
-    SyringePumpFlow,
-    TemperatureController,
-    transient_frame_error,
-)
-from ionrig.devices.drivers import (
-    Axopatch200B,
-    AxopatchChannels,
-    Daq,
-    MicroManagerCamera,
-    NewEraPump,
-    NidaqmxDaq,
-    PressureRegulator,
-    SutterLambda10_3,
-    SutterLambdaDG4,
-    TemperatureMonitor,
-    TtlValveController,
-)
+from ionrig.devices.drivers import AxopatchChannels
 from ionrig.devices.drivers._axopatch import (
     AXOPATCH_200B_FILTER_TELEGRAPH,
     AXOPATCH_200B_GAIN_TELEGRAPH,
@@ -56,42 +27,27 @@ from ionrig.devices.drivers._axopatch import (
     SWEEP_RATE_RANGE_HZ,
 )
 from ionrig.rig.config import ConfigError, build, merge
-from ionrig.rig.wiring import (
-    SimulatedOperator,
-    wire_analog_pump,
-    wire_axopatch,
-    wire_pressure,
-    wire_pump,
-    wire_temperature,
-    wire_valves,
-)
-from ionrig.simulators import (
-    CAMERA_FAULT_KINDS,
-    CameraFault,
-    Fault,
-    FaultKind,
-    FrameDropped,
-    ScaledClock,
-    SimulatedCamera,
-    SimulatedDaq,
-    SimulatedFilterWheel,
-    SimulatedLambda10_3,
-    SimulatedLambdaDG4,
-    SimulatedNE500,
-    WallClock,
-    World,
-    WorldConfig,
-    bind_excitation,
-    register_simulated_instrument,
-)
+from ionrig.simulators import CAMERA_FAULT_KINDS, WorldConfig
 
 __all__ = [
+    "AmplifierConfig",
+    "CalibrationConfig",
+    "CameraConfig",
+    "DaqConfig",
+    "FaultConfig",
+    "FilterConfig",
+    "FilterWheelConfig",
+    "PerfusionConfig",
+    "PressureConfig",
     "RigConfig",
+    "TemperatureConfig",
     "available_rigs",
+    "axopatch_channels",
     "check_solution_names",
-    "load_rig",
     "read_rig_config",
     "read_solutions",
+    "solutions_origin",
+    "valve_lines",
 ]
 
 
@@ -502,117 +458,9 @@ def check_solution_names(
         raise ConfigError(f"world.{error}") from error
 
 
-SIMULATED_PORT = "ionrig-sim://"
-
-#: How a rig's ports retry transient instrument failures (docs/reliability.md).
-RETRY = RetryPolicy()
-
-
-def _transient_camera_error(error: BaseException) -> bool:
-    """Camera failures a retake cures: the device's (a bad frame, a lost link) and the
-    simulated camera's dropped frame; frame timeouts are left to the watchdogs."""
-    return isinstance(error, FrameDropped) or transient_frame_error(error)
-
-
-CAMERA_RETRY = RetryPolicy(transient=_transient_camera_error)
-
-
-def _filter_wheel_driver(config: FilterWheelConfig):
-    if config.driver == "dg4":
-        return SutterLambdaDG4(config.port, baud_rate=config.baud_rate, timeout_s=config.timeout_s)
-    return SutterLambda10_3(
-        config.port,
-        config.wheel,
-        shutter=config.shutter,
-        speed=config.speed,
-        baud_rate=config.baud_rate,
-        timeout_s=config.timeout_s,
-    )
-
-
-def _simulate_instruments(config: RigConfig, world: World, daq_sim: SimulatedDaq) -> dict:
-    """Simulated instruments behind the real drivers' ports and channels, wired to the world."""
-    instruments: dict[str, Any] = {"daq": daq_sim}
-    clock = world.clock
-    wheel = config.filter_wheel
-    wavelengths = {f.position: f.wavelength_nm for f in wheel.filters.values()}
-    if wheel.driver == "simulated":
-        instruments["filter_wheel"] = SimulatedFilterWheel(
-            world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=wheel.switch_ms
-        )
-    else:
-        switcher = (
-            SimulatedLambdaDG4(clock) if wheel.driver == "dg4" else SimulatedLambda10_3(clock)
-        )
-        bind_excitation(world, switcher, wavelengths, wheel=wheel.wheel, shutter=wheel.shutter)
-        register_simulated_instrument(_simulated_name(wheel.port, "filter_wheel.port"), switcher)
-        instruments["filter_wheel"] = switcher
-    instruments["camera"] = SimulatedCamera(world)
-    if wheel.driver == "dg4":  # the camera's exposing output pulses the DG-4's trigger input
-        instruments["camera"].observers.append(
-            lambda what, value, dg4=instruments["filter_wheel"]: (
-                dg4.trigger() if what == "exposing" else None
-            )
-        )
-    a = config.amplifier
-    instruments["amplifier_front_panel"] = wire_axopatch(
-        world,
-        daq_sim,
-        _axopatch_channels(a),
-        command_mV_per_V=a.command_sensitivity_mV_per_V,
-        gain_alpha_beta=a.simulated_gain_mV_per_pA,
-        filter_kHz=a.simulated_filter_kHz,
-    )
-    pr, te, pe = config.pressure, config.temperature, config.perfusion
-    wire_pressure(world, daq_sim, pr.ao_channel, kPa_per_V=pr.kPa_per_V, ai_monitor=pr.ai_monitor)
-    wire_temperature(world, daq_sim, te.ai_channel, C_per_V=te.C_per_V)
-    lines = _valve_lines(config)
-    if pe.flow == "gravity":
-        wire_valves(world, daq_sim, lines, gravity_mL_per_min=pe.flow_mL_per_min)
-    elif pe.flow == "peristaltic":
-        wire_valves(world, daq_sim, lines)
-        wire_analog_pump(world, daq_sim, pe.pump_ao, mL_per_min_per_V=pe.pump_mL_per_min_per_V)
-    else:
-        wire_valves(world, daq_sim, lines)
-        pump = SimulatedNE500(clock, diameter_mm=pe.syringe_diameter_mm, power_on_alarm=False)
-        wire_pump(world, pump)
-        register_simulated_instrument(_simulated_name(pe.pump_port, "perfusion.pump_port"), pump)
-        instruments["pump"] = pump
-    return instruments
-
-
-def _inject(instruments: Mapping[str, Any], fault: FaultConfig) -> None:
-    instrument = instruments.get(fault.instrument)
-    if instrument is None or not hasattr(instrument, "inject"):
-        raise ConfigError(
-            f"faults: this rig has no simulated {fault.instrument} that takes faults "
-            f"(it has {', '.join(k for k, v in instruments.items() if hasattr(v, 'inject'))})"
-        )
-    if fault.instrument == "camera":
-        instrument.inject(
-            CameraFault(after_frames=fault.after_frames, kind=fault.kind, count=fault.count)
-        )
-    else:
-        instrument.inject(
-            Fault(
-                FaultKind(fault.kind),
-                at_s=fault.at_s,
-                duration_s=fault.duration_s,
-                count=fault.count,
-                delay_s=fault.delay_s,
-            )
-        )
-
-
-def _simulated_name(port: str, field_name: str) -> str:
-    if not port.startswith(SIMULATED_PORT):
-        raise ConfigError(
-            f"{field_name}: a simulated rig uses {SIMULATED_PORT}NAME ports, got {port!r}"
-        )
-    return port.removeprefix(SIMULATED_PORT)
-
-
-def _axopatch_channels(a: AmplifierConfig) -> AxopatchChannels:
+def axopatch_channels(amplifier: AmplifierConfig) -> AxopatchChannels:
+    """The DAQ channels of the rig file's Axopatch 200B, as its driver takes them."""
+    a = amplifier
     return AxopatchChannels(
         command_ao=a.command_ao,
         scaled_output_ai=a.scaled_output_ai,
@@ -622,7 +470,9 @@ def _axopatch_channels(a: AmplifierConfig) -> AxopatchChannels:
     )
 
 
-def _valve_lines(config: RigConfig) -> dict[str, str]:
+def valve_lines(config: RigConfig) -> dict[str, str]:
+    """Solution name → DO line of its valve: ``perfusion.valve_lines``, else
+    ``<device>/port0/line<i>`` in the order of ``perfusion.solutions``."""
     p = config.perfusion
     return {
         name: p.valve_lines.get(name, f"{config.daq.device}/port0/line{i}")
@@ -646,184 +496,3 @@ def solutions_origin(config: RigConfig, solutions: Sequence[str | os.PathLike] |
     """Which files a rig's solutions come from, for messages."""
     paths = solutions_paths(solutions, config.solutions)
     return ", ".join(p.name for p in paths) if paths else "the packaged solutions.yaml"
-
-
-def _perfusion(
-    config: RigConfig, daq: Daq, clock, known: Mapping[str, Solution], origin: str
-) -> Perfusion:
-    p = config.perfusion
-    missing = [name for name in p.solutions if name not in known]
-    if missing:
-        raise ConfigError(
-            f"perfusion.solutions: {missing} are not in {origin} (known: {', '.join(known)})"
-        )
-    if p.flow == "gravity":
-        flow = GravityFlow(clock, p.flow_mL_per_min)
-    elif p.flow == "peristaltic":
-        flow = AnalogPumpFlow(daq, p.pump_ao, mL_per_min_per_V=p.pump_mL_per_min_per_V, clock=clock)
-    else:
-        pump = NewEraPump(p.pump_port)
-        pump.diameter_mm = p.syringe_diameter_mm
-        flow = SyringePumpFlow(pump)
-    return Perfusion(
-        TtlValveController(daq, _valve_lines(config)),
-        flow,
-        {
-            name: SolutionLine(
-                valve=name,
-                reservoir_mL=p.reservoir_mL,
-                composition_mM=_composition(known[name]),
-            )
-            for name in p.solutions
-        },
-        clock=clock,
-        bath_volume_mL=p.bath_volume_mL,
-        flow_mL_per_min=p.flow_mL_per_min,
-        exchange_bath_volumes=p.exchange_bath_volumes,
-        initial=p.initial,
-        port=BlockingPort("perfusion", retry=RETRY),
-    )
-
-
-def _composition(solution: Solution) -> dict[str, float]:
-    """What a start document lists of a solution: totals (``na_mM`` …), free Mg²⁺ and Ca²⁺,
-    additives in their own units, pH and osmolality."""
-    composition = {f"{species}_mM": round(v, 6) for species, v in solution.totals_mM.items() if v}
-    for name in ("dye_am_uM", "dye_uM", "pluronic_percent", "ionophore_uM"):
-        if getattr(solution, name):
-            composition[name] = getattr(solution, name)
-    composition["mg_free_mM"] = round(solution.mg_free_mM, 6)
-    composition["ca_free_uM"] = round(solution.ca_free_uM, 6)
-    composition["ph"] = solution.ph
-    composition["osmolarity_mOsm"] = round(solution.osmolarity_mOsm, 2)
-    return composition
-
-
-def load_rig(
-    name_or_path: str | os.PathLike = "sim",
-    *,
-    raw_dir: str | os.PathLike | None = None,
-    solutions: Sequence[str | os.PathLike] | None = None,
-    **overrides: Any,
-) -> Rig:
-    """Build and connect the rig of a rig file; needs a RunEngine (its event loop) to exist.
-
-    ``raw_dir`` is where detectors write their files (default: the data directory's ``raw/``).
-    ``solutions`` names solutions files that replace the rig file's (``--solutions``).
-    ``overrides`` replace top-level keys of the file (``time_scale=1000``, ``seed=3``, or a
-    mapping such as ``world={"n_cells": 3}`` that is merged into the file's).
-
-    On a simulated rig every instrument is the simulator of the real one behind the real driver
-    (serial bytes for the Lambda 10-3 and the NE-500, DAQ channels for the Axopatch, valves,
-    pressure and temperature), wired to the world by :mod:`ionrig.rig.wiring`.
-    """
-    from bluesky.run_engine import call_in_bluesky_event_loop
-    from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
-
-    from ionrig.data.catalog import DataLocation
-
-    config = read_rig_config(name_or_path, solutions=solutions, **overrides)
-    table = read_solutions(config, solutions)
-    origin = solutions_origin(config, solutions)
-    raw = Path(raw_dir) if raw_dir is not None else DataLocation.at().raw_dir
-    raw.mkdir(parents=True, exist_ok=True)
-    if config.simulated:
-        clock = ScaledClock(config.time_scale)
-        world = World.from_config(config.world, clock=clock, seed=config.seed, solutions=table)
-        daq_backend = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
-        instruments = _simulate_instruments(config, world, daq_backend)
-    else:
-        clock, world, instruments = WallClock(), None, {}
-        daq_backend = NidaqmxDaq(config.daq.device)
-    daq = Daq(daq_backend)
-    wheel = config.filter_wheel
-    if wheel.driver == "simulated":
-        wheel_driver = instruments["filter_wheel"]
-    else:
-        wheel_driver = _filter_wheel_driver(wheel)
-    if config.camera.driver == "simulated":
-        camera_driver = instruments["camera"]
-    else:
-        camera_driver = MicroManagerCamera(
-            camera_label=config.camera.camera_label, config_file=config.camera.config_file
-        )
-    a, pr, te = config.amplifier, config.pressure, config.temperature
-    axopatch = Axopatch200B(
-        daq,
-        _axopatch_channels(a),
-        beta=a.beta,
-        command_sensitivity_mV_per_V=a.command_sensitivity_mV_per_V,
-        safe_holding_mV=a.safe_holding_mV,
-    )
-    path_provider = StaticPathProvider(UUIDFilenameProvider(), raw)
-    filters = {
-        name: FilterSlot(position=f.position, wavelength_nm=f.wavelength_nm)
-        for name, f in wheel.filters.items()
-    }
-    wheel_port = BlockingPort("filter_wheel", retry=RETRY)
-    rig = Rig(
-        filter_wheel=FilterWheel(wheel_driver, filters, port=wheel_port),
-        sequencer=(
-            ExcitationSequencer(wheel_driver, filters, port=wheel_port)
-            if hasattr(wheel_driver, "load_ring_buffer")
-            else None
-        ),
-        camera=Camera(
-            camera_driver,
-            path_provider,
-            now_s=clock.now_s,
-            exposure_ms=config.camera.exposure_ms,
-            port=BlockingPort("camera", retry=CAMERA_RETRY),
-        ),
-        perfusion=_perfusion(config, daq, clock, table, origin),
-        amplifier=PatchAmplifier(
-            axopatch,
-            path_provider,
-            now_s=clock.now_s,
-            sample_rate_Hz=a.sample_rate_Hz,
-            port=BlockingPort("amplifier", retry=RETRY),
-            telegraphs=lambda: {
-                "mode": str(axopatch.mode),
-                "gain_mV_per_pA": axopatch.gain_mV_per_pA,
-                "lowpass_kHz": axopatch.lowpass_kHz,
-            },
-        ),
-        pressure=PressureController(
-            PressureRegulator(
-                daq,
-                pr.ao_channel,
-                kPa_per_V=pr.kPa_per_V,
-                limits_kPa=tuple(pr.limits_kPa),
-                ai_monitor=pr.ai_monitor,
-            ),
-            port=BlockingPort("pressure", retry=RETRY),
-        ),
-        temperature=TemperatureController(
-            TemperatureMonitor(daq, te.ai_channel, C_per_V=te.C_per_V),
-            port=BlockingPort("temperature", retry=RETRY),
-        ),
-        clock=clock,
-        world=world,
-        config=config,
-        name="rig",
-    )
-    # The simulated instruments behind the devices, for tests that inject faults.
-    rig.instruments = instruments
-    for fault in config.faults:
-        _inject(instruments, fault)
-    rig.solutions = table
-    rig.solution_compositions = {name: _composition(entry) for name, entry in table.items()}
-    if a.pipette_solution is not None and a.pipette_solution not in rig.solution_compositions:
-        raise ConfigError(
-            f"amplifier.pipette_solution: {a.pipette_solution!r} is not in {origin} "
-            f"(known: {', '.join(rig.solution_compositions)})"
-        )
-    rig.pipette_solution = (
-        config.world.patch.pipette_solution if world is not None else a.pipette_solution
-    )
-    if world is not None:
-        rig.operator = SimulatedOperator(
-            world, rig.perfusion, instruments.get("amplifier_front_panel")
-        )
-    call_in_bluesky_event_loop(rig.connect())
-    return rig

@@ -4,13 +4,15 @@ A real rig's instruments act on cells through cables and tubing; the simulated r
 world through these bindings. Each binding plays the part of the instrument's analog side using
 the same protocol facts the drivers decode (the Axopatch 200B telegraph tables, the command
 scaling), so a driver cannot tell the simulated rig from the real one. Only the glue (rig loading)
-uses this module.
+uses this module: :func:`simulate_instruments` builds every simulated instrument of a rig file
+and wires it, :func:`inject_faults` injects the rig file's ``faults:``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,13 +23,33 @@ from ionrig.devices.drivers._axopatch import (
     AXOPATCH_200B_MODE_TELEGRAPH,
     AxopatchMode,
 )
-from ionrig.simulators import SimulatedDaq, SimulatedNE500, World
+from ionrig.rig.config import ConfigError
+from ionrig.rig.rigfile import FaultConfig, RigConfig, axopatch_channels, valve_lines
+from ionrig.simulators import (
+    CameraFault,
+    Fault,
+    FaultKind,
+    SimulatedCamera,
+    SimulatedDaq,
+    SimulatedFilterWheel,
+    SimulatedLambda10_3,
+    SimulatedLambdaDG4,
+    SimulatedNE500,
+    World,
+    bind_excitation,
+    register_simulated_instrument,
+)
 
 __all__ = [
+    "SIMULATED_PORT",
     "SimulatedFrontPanel",
     "SimulatedOperator",
+    "inject_faults",
+    "simulate_instruments",
+    "simulated_port_name",
     "wire_analog_pump",
     "wire_axopatch",
+    "wire_camera_trigger",
     "wire_pressure",
     "wire_pump",
     "wire_temperature",
@@ -222,3 +244,119 @@ class SimulatedOperator:
         elif step != "acknowledge":
             raise ValueError(f"the simulated operator cannot do step {step!r}")
         return "done"
+
+
+def wire_camera_trigger(camera: SimulatedCamera, dg4: SimulatedLambdaDG4) -> None:
+    """The camera's exposing output pulses the DG-4's trigger input (one step per exposure)."""
+
+    def observe(what: str, value: object) -> None:
+        if what == "exposing":
+            dg4.trigger()
+
+    camera.observers.append(observe)
+
+
+#: The port prefix of simulated serial instruments: ``ionrig-sim://NAME``.
+SIMULATED_PORT = "ionrig-sim://"
+
+
+def simulated_port_name(port: str, field_name: str) -> str:
+    """The registry name of a simulated instrument's ``ionrig-sim://NAME`` port; a
+    :class:`ConfigError` naming ``field_name`` for any other port."""
+    if not port.startswith(SIMULATED_PORT):
+        raise ConfigError(
+            f"{field_name}: a simulated rig uses {SIMULATED_PORT}NAME ports, got {port!r}"
+        )
+    return port.removeprefix(SIMULATED_PORT)
+
+
+def _simulate_excitation(config: RigConfig, world: World) -> Any:
+    """The simulated excitation switcher: a byte-less filter wheel, or a Lambda 10-3 / DG-4
+    controller registered on its ``ionrig-sim://`` port."""
+    wheel = config.filter_wheel
+    wavelengths = {f.position: f.wavelength_nm for f in wheel.filters.values()}
+    if wheel.driver == "simulated":
+        return SimulatedFilterWheel(
+            world, {p: round(nm) for p, nm in wavelengths.items()}, switch_ms=wheel.switch_ms
+        )
+    clock = world.clock
+    switcher = SimulatedLambdaDG4(clock) if wheel.driver == "dg4" else SimulatedLambda10_3(clock)
+    bind_excitation(world, switcher, wavelengths, wheel=wheel.wheel, shutter=wheel.shutter)
+    register_simulated_instrument(simulated_port_name(wheel.port, "filter_wheel.port"), switcher)
+    return switcher
+
+
+def _simulate_perfusion(config: RigConfig, world: World, daq: SimulatedDaq) -> dict[str, Any]:
+    """Valves on the DAQ's DO lines and what pushes the liquid; the simulated syringe pump
+    (registered on its port) when the rig has one."""
+    pe = config.perfusion
+    lines = valve_lines(config)
+    if pe.flow == "gravity":
+        wire_valves(world, daq, lines, gravity_mL_per_min=pe.flow_mL_per_min)
+        return {}
+    wire_valves(world, daq, lines)
+    if pe.flow == "peristaltic":
+        wire_analog_pump(world, daq, pe.pump_ao, mL_per_min_per_V=pe.pump_mL_per_min_per_V)
+        return {}
+    pump = SimulatedNE500(world.clock, diameter_mm=pe.syringe_diameter_mm, power_on_alarm=False)
+    wire_pump(world, pump)
+    register_simulated_instrument(simulated_port_name(pe.pump_port, "perfusion.pump_port"), pump)
+    return {"pump": pump}
+
+
+def simulate_instruments(config: RigConfig, world: World, daq: SimulatedDaq) -> dict[str, Any]:
+    """Simulated instruments behind the real drivers' ports and channels, wired to the world.
+
+    Returns them by role: ``daq``, ``filter_wheel``, ``camera``, ``amplifier_front_panel`` and,
+    with a syringe pump, ``pump``.
+    """
+    instruments: dict[str, Any] = {"daq": daq}
+    instruments["filter_wheel"] = _simulate_excitation(config, world)
+    instruments["camera"] = SimulatedCamera(world)
+    if config.filter_wheel.driver == "dg4":
+        wire_camera_trigger(instruments["camera"], instruments["filter_wheel"])
+    a = config.amplifier
+    instruments["amplifier_front_panel"] = wire_axopatch(
+        world,
+        daq,
+        axopatch_channels(a),
+        command_mV_per_V=a.command_sensitivity_mV_per_V,
+        gain_alpha_beta=a.simulated_gain_mV_per_pA,
+        filter_kHz=a.simulated_filter_kHz,
+    )
+    pr, te = config.pressure, config.temperature
+    wire_pressure(world, daq, pr.ao_channel, kPa_per_V=pr.kPa_per_V, ai_monitor=pr.ai_monitor)
+    wire_temperature(world, daq, te.ai_channel, C_per_V=te.C_per_V)
+    instruments.update(_simulate_perfusion(config, world, daq))
+    return instruments
+
+
+def _inject(instruments: Mapping[str, Any], fault: FaultConfig) -> None:
+    instrument = instruments.get(fault.instrument)
+    if instrument is None or not hasattr(instrument, "inject"):
+        raise ConfigError(
+            f"faults: this rig has no simulated {fault.instrument} that takes faults "
+            f"(it has {', '.join(k for k, v in instruments.items() if hasattr(v, 'inject'))})"
+        )
+    if fault.instrument == "camera":
+        instrument.inject(
+            CameraFault(after_frames=fault.after_frames, kind=fault.kind, count=fault.count)
+        )
+    else:
+        instrument.inject(
+            Fault(
+                FaultKind(fault.kind),
+                at_s=fault.at_s,
+                duration_s=fault.duration_s,
+                count=fault.count,
+                delay_s=fault.delay_s,
+            )
+        )
+
+
+def inject_faults(instruments: Mapping[str, Any], faults: Iterable[FaultConfig]) -> None:
+    """Inject each fault of a rig file's ``faults:`` into its simulated instrument (by role,
+    as :func:`simulate_instruments` returns them); a :class:`ConfigError` when the rig has no
+    such simulated instrument."""
+    for fault in faults:
+        _inject(instruments, fault)

@@ -81,9 +81,9 @@ def test_the_doctor_only_identifies_and_reads(tmp_path, monkeypatch):
     """No move, shutter, valve, pump, pressure or holding command: identification, status,
     analog readings and one camera frame. The ne500 variant adds the pump's check."""
     instruments = {}
-    build = doctor._simulate_instruments
+    build = doctor.simulate_instruments
     monkeypatch.setattr(
-        doctor, "_simulate_instruments", lambda *a: instruments.update(build(*a)) or instruments
+        doctor, "simulate_instruments", lambda *a: instruments.update(build(*a)) or instruments
     )
     before = registered_simulated_instruments()
     report = run_doctor(

@@ -26,7 +26,7 @@ from ionrig.data.catalog import DataLocation
 from ionrig.data.documents import RunAudit, audit_run
 from ionrig.night.queue import Night, QueueSettings, queue_item
 from ionrig.night.watchdogs import Watchdog, WatchdogConfig
-from ionrig.rig.rigfile import RETRY, load_rig
+from ionrig.rig.build import RETRY, load_rig
 from ionrig.session import Session, make_run_engine, use_clock
 from ionrig.simulators import CameraFault, Fault, FaultKind
 
