@@ -1,5 +1,6 @@
 """The wheel holds every mapped package and data file; nothing imports the bare folders."""
 
+import os
 import re
 import subprocess
 import sys
@@ -77,3 +78,26 @@ def test_no_bare_imports_of_mapped_folders():
             for match in BARE.finditer(file.read_text()):
                 offenders.append(f"{file.relative_to(REPO)}: {match.group(0).strip()}")
     assert not offenders, "import these through ionrig.*: " + "; ".join(offenders)
+
+
+def _readme_python_example() -> str:
+    text = (REPO / "README.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    return example
+
+
+@pytest.mark.timeout(180)
+def test_the_readme_example_runs_in_ipython_from_the_repository_root(tmp_path):
+    """A scientist who has just cloned and installed starts IPython where they are: in the
+    clone's root. Nothing there may shadow the installed package."""
+    code = _readme_python_example() + "\nprint(len(data.pair_t_s) == 10)\nsession.close()\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=nocolor", "-c", code],
+        cwd=REPO,
+        env={**os.environ, "IONRIG_DATA": str(tmp_path / "data"), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "True", done.stdout[-2000:]
