@@ -8,7 +8,7 @@ from ionrig.clock import Clock, ScaledClock, SteppedClock, WallClock
 
 from ._amplifier import AmplifierConfig
 from ._bindings import bind_excitation
-from ._cells import CellModelConfig, DyeHandlingConfig, Trpm7Config
+from ._cell_model import CellModelConfig, DyeHandlingConfig
 from ._chamber import ChamberConfig
 from ._daq import DaqEvent, SimulatedDaq, SweepRecord
 from ._dye import MagFura2
@@ -38,6 +38,7 @@ from ._serial_url import (
 from ._solutions import DEFAULT_SOLUTIONS, Solution, SolutionsFile, amounts_of
 from ._sutter import DG4_SWITCH_TIME_S, SimulatedLambda10_3, SimulatedLambdaDG4, move_time_s
 from ._thorlabs import SimulatedFW102C
+from ._trpm7 import Trpm7Config
 from ._world import (
     CameraSensor,
     Cell,

@@ -264,6 +264,12 @@ class Chamber:
             raise ValueError(f"volume_mL must be in 0..10000 mL, got {volume_mL!r}")
         self._reservoir_mL[name] = float(volume_mL)
 
+    def add_reservoir(self, name: str) -> None:
+        """Give a newly added solution ``name`` a full reservoir (``config.reservoir_mL``);
+        a solution that already has a reservoir keeps it."""
+        if name not in self._reservoir_mL:
+            self._reservoir_mL[name] = self.config.reservoir_mL
+
     def set_heater(self, setpoint_C: float | None) -> None:
         if setpoint_C is not None and not 0 <= setpoint_C <= 45:
             raise ValueError(f"setpoint_C must be in 0..45 °C or None, got {setpoint_C!r}")

@@ -10,28 +10,30 @@
   −5 kPa). Positive pressure prevents sealing.
 - **Break-in** by a suction pulse (−10 to −20 kPa, §7.1) succeeds with a seeded probability;
   then ``Ra = ra_factor × Rp`` (§7.1: 1.5-3 × Rp), the cell's Cm and Rm, and dialysis of the cell
-  by the pipette solution (see :mod:`._cells`).
+  by the pipette solution (see :mod:`._cell_transport`).
 - **Events** in whole cell, seeded: Ra drift (steps up, resealing) and seal loss.
 - **Sweeps** (:meth:`Patch.record_sweep`): see :mod:`._amplifier`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._amplifier import Circuit, synthesize_sweep
-from ._cells import Dialysis
+from ionrig.clock import Clock
+
+from ._amplifier import AmplifierConfig, Circuit, synthesize_sweep
+from ._cell import Cell
+from ._cell_population import CellPopulation
+from ._cell_state import Dialysis, Environment
 from ._solutions import INDEX, Solution, amounts_of
 
-if TYPE_CHECKING:
-    from ._world import World
-
-__all__ = ["Patch", "PatchConfig", "PatchError"]
+__all__ = ["Patch", "PatchConfig", "PatchError", "PatchWorld"]
 
 PatchState = Literal["bath", "sealing", "cell_attached", "whole_cell"]
 
@@ -130,6 +132,39 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi)))) if hi > lo else float(lo)
 
 
+class PatchWorld(Protocol):
+    """What the pipette needs of the world it works in (:class:`~ionrig.simulators.World`)."""
+
+    cells: list[Cell]
+    population: CellPopulation
+    amplifier: AmplifierConfig
+    ephys_noise_rng: np.random.Generator
+    line_phase: float
+    clock: Clock
+
+    @property
+    def now_s(self) -> float:
+        """The world's time (s on its clock)."""
+        ...
+
+    @property
+    def bath_temperature_C(self) -> float:
+        """The bath's temperature now (°C)."""
+        ...
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """The world's lock, with the state brought up to the clock's now."""
+        ...
+
+    def solution(self, name: str) -> Solution:
+        """The world's solution ``name``."""
+        ...
+
+    def environment(self) -> Environment:
+        """What the cells see now (bath free ions, additives, temperature)."""
+        ...
+
+
 class Patch:
     """The rig's one pipette: a plain-Python electrophysiology API on the world.
 
@@ -137,7 +172,7 @@ class Patch:
     pressure kPa (negative = suction); potentials mV; currents pA.
     """
 
-    def __init__(self, world: World, config: PatchConfig, rng: np.random.Generator) -> None:
+    def __init__(self, world: PatchWorld, config: PatchConfig, rng: np.random.Generator) -> None:
         self._world = world
         self.config = config
         self._rng = rng
@@ -243,6 +278,16 @@ class Patch:
     @property
     def seal_lost(self) -> bool:
         return self._seal_lost
+
+    def whole_cell_ra_MOhm(self, index: int) -> float | None:
+        """Ra (MΩ) if the pipette is in whole cell on cell ``index``, else None.
+
+        Unlike :attr:`ra_MOhm`, does not bring the world up to the clock's now (the world asks
+        while it holds its lock, already synchronised).
+        """
+        if self._state == "whole_cell" and self._cell == index:
+            return self._ra_MOhm
+        return None
 
     def truth(self) -> dict[str, object]:
         with self._world.locked():

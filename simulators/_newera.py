@@ -95,7 +95,7 @@ class SimulatedNE500(SimulatedSerialInstrument):
         changed = value != getattr(self, "_status", None)
         self._status = value
         if changed:
-            self._notify("flow_uL_per_min", self.inflow_uL_per_min)
+            self.notify_observers("flow_uL_per_min", self.inflow_uL_per_min)
 
     @property
     def inflow_uL_per_min(self) -> float:
@@ -121,7 +121,7 @@ class SimulatedNE500(SimulatedSerialInstrument):
 
     def advance(self) -> None:
         """Bring the pumped volumes up to the current clock time."""
-        with self._cond:
+        with self.lock:
             now = self.clock.now_s()
             elapsed_min = max(0.0, now - self._last_update_s) / 60
             self._last_update_s = now
@@ -142,7 +142,7 @@ class SimulatedNE500(SimulatedSerialInstrument):
 
     def stall(self) -> None:
         """Motor stall: the pump stops and the next reply carries ``A?S`` (§2.1 alarms)."""
-        with self._cond:
+        with self.lock:
             self.advance()
             self.status, self.alarm = "S", "S"
 

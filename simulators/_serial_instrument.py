@@ -70,9 +70,15 @@ class SimulatedSerialInstrument(ABC):
         #: (a filter in place, a shutter opened); see :mod:`ionrig.simulators._bindings`.
         self.observers: list[Callable[[str, Any], None]] = []
 
-    def _notify(self, what: str, value: Any) -> None:
+    def notify_observers(self, what: str, value: Any) -> None:
+        """Tell every observer that ``what`` changed to ``value`` (for subclasses)."""
         for observer in self.observers:
             observer(what, value)
+
+    @property
+    def lock(self) -> threading.Condition:
+        """The instrument's lock, for subclasses changing state outside :meth:`write`."""
+        return self._cond
 
     # -- faults ---------------------------------------------------------------------------------
     def inject(self, fault: Fault) -> None:
@@ -157,7 +163,8 @@ class SimulatedSerialInstrument(ABC):
             self._out.clear()
 
     # -- scheduling -----------------------------------------------------------------------------
-    def _schedule(self, now_s: float, replies: list[Reply]) -> None:
+    def schedule_replies(self, now_s: float, replies: list[Reply]) -> None:
+        """Queue ``replies`` sent after a command at clock time ``now_s`` (s), in order."""
         for reply in replies:
             if not reply.data:
                 continue
@@ -176,7 +183,7 @@ class SimulatedSerialInstrument(ABC):
         if kind is FaultKind.NO_REPLY:
             return
         if kind is FaultKind.ERROR_REPLY:
-            self._schedule(now, self._error_reply(message))
+            self.schedule_replies(now, self._error_reply(message))
             return
         replies = self._handle(message, now)
         if kind is FaultKind.GARBAGE:
@@ -194,7 +201,7 @@ class SimulatedSerialInstrument(ABC):
         elif kind is FaultKind.SLOW_REPLY:
             assert fault is not None
             replies = [Reply(r.data, r.delay_s + fault.delay_s) for r in replies]
-        self._schedule(now, replies)
+        self.schedule_replies(now, replies)
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod

@@ -119,16 +119,16 @@ class SimulatedSerial(serial.SerialBase):
     instrument: SimulatedSerialInstrument | None = None
 
     def open(self) -> None:
-        if self._port is None:
+        if self.port is None:
             raise serial.SerialException("port must be configured before it can be used")
         if self.is_open:
             raise serial.SerialException("port is already open")
         try:
-            self.instrument = get_simulated_instrument(_name_from_url(self._port))
+            self.instrument = get_simulated_instrument(_name_from_url(self.port))
         except (KeyError, ValueError) as exc:
-            raise serial.SerialException(f"could not open {self._port!r}: {exc}") from exc
+            raise serial.SerialException(f"could not open {self.port!r}: {exc}") from exc
         if not self.instrument.connected:
-            raise serial.SerialException(f"could not open {self._port!r}: device disconnected")
+            raise serial.SerialException(f"could not open {self.port!r}: device disconnected")
         self.is_open = True
 
     def close(self) -> None:
@@ -160,7 +160,7 @@ class SimulatedSerial(serial.SerialBase):
 
     def read(self, size: int = 1) -> bytes:
         instrument = self._inst()
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         data = bytearray()
         try:
             while len(data) < size:

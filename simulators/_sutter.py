@@ -133,7 +133,7 @@ class SimulatedLambda10_3(SimulatedSerialInstrument):
             shutter, action = SHUTTER_CODES[first]
             if action != "conditional":
                 self.shutter_state[shutter] = first
-                self._notify("shutter", (shutter, self.shutter_open[shutter]))
+                self.notify_observers("shutter", (shutter, self.shutter_open[shutter]))
             return [Reply(message), Reply(CR, SHUTTER_TIME_S)]
         if first == STATUS:
             return [Reply(message + self._status_bytes() + CR)]
@@ -161,7 +161,7 @@ class SimulatedLambda10_3(SimulatedSerialInstrument):
         self.wheel_position[wheel] = position
         self.wheel_speed[wheel] = speed
         self.history.append((now_s + duration, wheel, position))
-        self._notify("wheel", (wheel, position))
+        self.notify_observers("wheel", (wheel, position))
         echo = bytes([*message[:-1], byte & 0x0F]) if self.nibble_echo else message
         done = b"\x01" + CR if self.stray_byte else CR
         return [Reply(echo), Reply(done, duration)]
@@ -222,12 +222,12 @@ class SimulatedLambdaDG4(SimulatedSerialInstrument):
     def _set_position(self, position: int, at_s: float) -> None:
         self.position = position
         self.history.append((at_s, position))
-        self._notify("filter", position)
+        self.notify_observers("filter", position)
 
     def trigger(self) -> None:
         """One TTL/STROBE pulse (e.g. the camera's "exposing" output): advance the ring buffer
         in run mode, or perform a pending on-trigger move (§1.2)."""
-        with self._cond:
+        with self.lock:
             now = self.clock.now_s()
             if self.mode == "running" and self.ring_buffer:
                 entry = self.ring_buffer[self._ring_index % len(self.ring_buffer)]
@@ -237,7 +237,7 @@ class SimulatedLambdaDG4(SimulatedSerialInstrument):
                 self._set_position(self._on_trigger, now + DG4_SWITCH_TIME_S)
                 self._on_trigger = None
                 # CR after a triggered move: assumed like an immediate move (unconfirmed).
-                self._schedule(now, [Reply(CR, DG4_SWITCH_TIME_S)])
+                self.schedule_replies(now, [Reply(CR, DG4_SWITCH_TIME_S)])
 
     def _handle(self, message: bytes, now_s: float) -> list[Reply]:
         byte = message[0]

@@ -113,7 +113,7 @@ class SimulatedFW102C(SimulatedSerialInstrument):
 
     def trigger(self) -> None:
         """Active-low pulse on the trigger input: one position forward in input mode (§1.3)."""
-        with self._cond:
+        with self.lock:
             if self.settings["trig"] != 0:
                 return
             now = self.clock.now_s()

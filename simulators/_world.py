@@ -34,20 +34,15 @@ from ionrig.clock import Clock, ScaledClock
 
 from ._amplifier import AmplifierConfig
 from ._camera import CameraSensor
-from ._cells import (
-    Cell,
-    CellModelConfig,
-    CellPopulation,
-    DyeHandlingConfig,
-    Environment,
-    Trpm7Config,
-    default_cells,
-    environment_from,
-)
+from ._cell import Cell, default_cells
+from ._cell_model import CellModelConfig, DyeHandlingConfig
+from ._cell_population import CellPopulation
+from ._cell_state import Environment, environment_from
 from ._chamber import Chamber, ChamberConfig
 from ._dye import MagFura2
 from ._electrophysiology import Patch, PatchConfig
 from ._solutions import DEFAULT_SOLUTIONS, SPECIES, Solution, bath_solution
+from ._trpm7 import Trpm7Config
 
 __all__ = [
     "CameraSensor",
@@ -323,9 +318,9 @@ class World:
             self.dye_handling,
             self.dye,
             rest_env,
+            sync=self.sync,
+            ra_of=self._ra_of,
         )
-        self.population._sync = self.sync
-        self.population._ra_of = self._ra_of
         self.patch = Patch(self, patch if patch is not None else PatchConfig(), self._event_rng)
         self._geometry_cache: dict[tuple, NDArray[np.intp]] = {}
         self._env_cache: tuple[bytes, float, Environment] | None = None
@@ -381,9 +376,7 @@ class World:
         """Add (or replace) a named solution, with a full reservoir."""
         with self.locked():
             self.solutions[name] = solution
-            chamber = self._chamber
-            if name not in chamber._reservoir_mL:
-                chamber._reservoir_mL[name] = chamber.config.reservoir_mL
+            self._chamber.add_reservoir(name)
 
     # -- time ----------------------------------------------------------------------------------
     @property
@@ -454,10 +447,7 @@ class World:
             return self._chamber.temperature_C
 
     def _ra_of(self, index: int) -> float | None:
-        patch = self.patch
-        if patch._state == "whole_cell" and patch._cell == index:
-            return patch._ra_MOhm
-        return None
+        return self.patch.whole_cell_ra_MOhm(index)
 
     # -- optics and camera ---------------------------------------------------------------------
     @property

@@ -141,7 +141,7 @@ def test_identical_command_gets_no_reply_in_the_simulator(clock):
 def test_silent_controller_times_out_within_the_timeout(clock):
     register_simulated_instrument("lambda10-3", SimulatedLambda10_3(clock))
     wheel = SutterLambda10_3("ionrig-sim://lambda10-3", timeout_s=TIMEOUT_S)
-    wheel._online = True  # skip EE: the controller stays in local mode and ignores us
+    wheel.online = True  # skip EE: the controller stays in local mode and ignores us
     start = time.monotonic()
     with pytest.raises(InstrumentTimeout):
         wheel.move(1)
