@@ -13,6 +13,7 @@ from ._files import (
     load_solutions,
     packaged_solutions_text,
     parse_solutions,
+    solutions_file_json_schema,
     solutions_paths,
     starter_solutions_text,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "packaged_solutions_text",
     "parse_solutions",
     "solution_fields",
+    "solutions_file_json_schema",
     "solutions_paths",
     "speciate",
     "species_charge",

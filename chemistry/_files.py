@@ -7,16 +7,16 @@ Several files layer into one table; a name defined twice must have the same reci
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 import os
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 
 from ._solution import Solution
@@ -27,6 +27,7 @@ __all__ = [
     "load_solutions",
     "packaged_solutions_text",
     "parse_solutions",
+    "solutions_file_json_schema",
     "solutions_paths",
     "starter_solutions_text",
 ]
@@ -52,48 +53,100 @@ def starter_solutions_text() -> str:
     )
 
 
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(Solution)
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-def _value(where: str, hint: Any, value: Any) -> Any:
-    if value is None and type(None) in typing.get_args(hint):
-        return None
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    kind = typing.get_origin(hint) or hint
-    if kind is dict:
-        if not isinstance(value, Mapping):
-            raise SolutionsError(f"{where}: expected a mapping of component → mM, got {value!r}")
-        return {str(k): _value(f"{where}.{k}", float, v) for k, v in value.items()}
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value):
-            raise SolutionsError(f"{where}: expected a finite number, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise SolutionsError(f"{where}: expected a string, got {value!r}")
-    return value
+def _field_definitions() -> dict[str, tuple[Any, Any]]:
+    """The recipe keys of :class:`Solution` (its init fields) as pydantic field definitions."""
+    hints = typing.get_type_hints(Solution)
+    definitions = {}
+    for field in dataclasses.fields(Solution):
+        if not field.init:
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        else:
+            default = pydantic.Field(default_factory=field.default_factory)
+        definitions[field.name] = (hints[field.name], default)
+    return definitions
+
+
+#: A solution entry of a solutions file, as pydantic checks it: the keys of :class:`Solution`,
+#: strict types (a number is not a string, ``true`` is not a number), finite numbers only.
+SolutionRecipe = pydantic.create_model(
+    "SolutionRecipe",
+    __config__=pydantic.ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
+    **_field_definitions(),
+)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind, value = error["type"], error["input"]
+    if kind in ("dict_type", "mapping_type"):
+        return f"expected a mapping of component → mM, got {value!r}"
+    if kind in ("string_type", "string_sub_type"):
+        return f"expected a string, got {value!r}"
+    if kind.startswith(("float", "int", "finite")):
+        return f"expected a finite number, got {value!r}"
+    return f"{error['msg']}, got {value!r}"
+
+
+def _check_recipe(raw: Mapping[str, Any], where: str) -> None:
+    """Validate ``raw`` with :data:`SolutionRecipe`; the first error (unknown keys first) as a
+    :class:`SolutionsError` naming the field path."""
+    try:
+        SolutionRecipe.model_validate(dict(raw))
+    except pydantic.ValidationError as invalid:
+        errors = invalid.errors()
+        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+        if unknown:
+            allowed = ", ".join(sorted(SolutionRecipe.model_fields))
+            plural = "s" if len(unknown) > 1 else ""
+            raise SolutionsError(
+                f"{where}: unknown key{plural} {', '.join(map(repr, unknown))}"
+                f"; allowed keys: {allowed}"
+            ) from None
+        first = errors[0]
+        path = ".".join([where, *map(str, first["loc"])])
+        raise SolutionsError(f"{path}: {_message(first)}") from None
 
 
 def solution_from_mapping(raw: Any, where: str) -> Solution:
     """One solution entry, every key checked; errors name ``where`` and the field."""
     if not isinstance(raw, Mapping):
         raise SolutionsError(f"{where}: expected a mapping of recipe keys, got {raw!r}")
-    hints = _hints()
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        raise SolutionsError(
-            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
-            f"; allowed keys: {', '.join(sorted(hints))}"
-        )
-    values = {k: _value(f"{where}.{k}", hints[k], v) for k, v in raw.items()}
+    _check_recipe(raw, where)
+    values = {k: ({n: float(x) for n, x in v.items()} if isinstance(v, Mapping) else v)
+              for k, v in raw.items()}  # fmt: skip
+    values = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in values.items()}  # fmt: skip
     try:
         solution = Solution(**values)
         _ = solution.speciation  # free ions solved at load, not in a run
     except ValueError as error:
         raise SolutionsError(f"{where}: {error}") from error
     return solution
+
+
+def solutions_file_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a solutions file (``ionrig solutions schema``): one key,
+    ``solutions``, mapping identifier names to recipes."""
+    recipe = SolutionRecipe.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ionrig solutions file",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "solutions": {
+                "type": "object",
+                "description": "solution name (an identifier) → recipe",
+                "propertyNames": {"pattern": IDENTIFIER_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/SolutionRecipe"},
+            }
+        },
+        "$defs": {**recipe.pop("$defs", {}), "SolutionRecipe": recipe},
+    }
 
 
 def parse_solutions(text: str, origin: str) -> dict[str, Solution]:

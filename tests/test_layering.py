@@ -46,7 +46,7 @@ ALLOWED = {
 THIRD_PARTY = {
     "analysis": {"numpy", "scipy"},
     "simulators": {"numpy", "scipy", "serial"},
-    "chemistry": {"numpy", "scipy", "yaml"},
+    "chemistry": {"numpy", "scipy", "yaml", "pydantic"},
     "clock": set(),
 }
 # Frameworks a layer must not import.

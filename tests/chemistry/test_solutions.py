@@ -222,3 +222,29 @@ def test_starter_file_loads_and_solves_its_targets():
     table = parse_solutions(starter_solutions_text(), "starter")
     assert table["pipette_mg_1"].mg_free_mM == pytest.approx(1.0, rel=0.005)
     assert table["pipette_mg_0p3"].role == "pipette" and table["bath"].role == "bath"
+
+
+def test_the_json_schema_validates_the_packaged_files_and_rejects_bad_ones():
+    """Editors validate and complete solutions files with ``ionrig solutions schema``."""
+    import jsonschema
+    import yaml
+
+    from ionrig.chemistry import (
+        packaged_solutions_text,
+        solutions_file_json_schema,
+        starter_solutions_text,
+    )
+
+    validator = jsonschema.Draft202012Validator(solutions_file_json_schema())
+    for text in (packaged_solutions_text(), starter_solutions_text()):
+        assert list(validator.iter_errors(yaml.safe_load(text))) == []
+    bad = {
+        "solutions": {
+            "hbss": {"components": {"NaCl": 137.0}, "colour": "blue"},
+            "1bad": {},
+            "acid": {"ph": "seven"},
+        }
+    }
+    messages = sorted(e.message for e in validator.iter_errors(bad))
+    assert len(messages) == 3, messages
+    assert any("colour" in m for m in messages) and any("'seven'" in m for m in messages)
