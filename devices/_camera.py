@@ -26,6 +26,7 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
+from ._ophyd_async_adapter import prepared_streamable_data_providers
 from ._port import BlockingPort, transient_io_error
 from ._recording import (
     RecordField,
@@ -250,7 +251,7 @@ class Camera(RecordingDetector):
             return
         if not status.done:
             await asyncio.wait({status.task}, timeout=self.trigger_timeout_s + 60.0)
-        providers = getattr(self._prepare_ctx, "streamable_data_providers", None) or []
+        providers = prepared_streamable_data_providers(self)
         referenced = {getattr(p, "last_emitted", None) for p in providers}
         if len(referenced) != 1 or None in referenced:
             return

@@ -44,6 +44,7 @@ from ophyd_async.core import (
     WatcherUpdate,
 )
 
+from ._ophyd_async_adapter import standard_complete_updates, standard_trigger_updates
 from ._port import BlockingPort
 
 __all__ = [
@@ -481,7 +482,7 @@ class RecordingDetector(StandardDetector):
         """Acquire one record (as ``StandardDetector.trigger``), failing at once on an error."""
         self._recording.failed.clear()  # a failure of an earlier trigger is not this one's
         self._recording.error = None
-        async for update in self._fail_fast(StandardDetector.trigger.__wrapped__(self)):
+        async for update in self._fail_fast(standard_trigger_updates(self)):
             yield update
 
     @WatchableAsyncStatus.wrap
@@ -489,5 +490,5 @@ class RecordingDetector(StandardDetector):
         """Wait for a fly scan's records (as ``StandardDetector.complete``), failing at once."""
         if self._recording.failed.is_set():
             raise self._recording.error or RuntimeError(f"{self.name}: acquisition failed")
-        async for update in self._fail_fast(StandardDetector.complete.__wrapped__(self)):
+        async for update in self._fail_fast(standard_complete_updates(self)):
             yield update

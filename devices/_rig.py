@@ -16,6 +16,7 @@ from ._amplifier import PatchAmplifier
 from ._analog import PressureController, TemperatureController
 from ._camera import Camera
 from ._filter_wheel import FilterWheel
+from ._ophyd_async_adapter import set_own_name
 from ._perfusion import Perfusion
 from ._sequencer import ExcitationSequencer
 from ._soft_roles import SoftAmplifier, SoftPerfusion
@@ -135,8 +136,6 @@ class Rig(Device, Stageable):
 
     def set_name(self, name: str, *, child_name_separator: str | None = None) -> None:
         """Name the rig; its children keep their role names (``camera``, not ``rig-camera``)."""
-        self._name = name
-        if "log" in self.__dict__:
-            del self.log
+        set_own_name(self, name)
         for role, child in self.children():
             child.set_name(role, child_name_separator=child_name_separator)
