@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import (
@@ -95,12 +97,134 @@ def whole_cell_sweeps(n_sweeps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.arange(command.size) / SWEEP_RATE_HZ, command, sweeps
 
 
-def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
-    import h5py
+@dataclass
+class RecordedStack:
+    """A recorded 340/380 stack: its catalog run, HDF5 files, ROI masks and what to report."""
+
+    run: Any
+    files: list[Path]
+    masks: list[np.ndarray]
+    n_frames: int
+    size_px: int
+    size_GB: float
+    details: dict[str, Any]
+
+
+def record_stack(RE, catalog, size_px: int, n_frames: int) -> RecordedStack:
+    """Record ``n_frames`` replayed simulator frames as one catalog run (not timed)."""
     from bench_frames import make_camera
 
+    raw_dir = catalog.location.raw_dir
+    camera = make_camera(render_frames(size_px, 4), raw_dir)
+    masks = list(camera.roi_masks.values())
+    result = RE(record_frames(camera, n_frames, md={"excitation_sequence_nm": [340, 380]}))
+    run = catalog[result.run_start_uids[0]]
+    files = sorted(raw_dir.glob("*.h5"))
+    size_GB = sum(path.stat().st_size for path in files) / 1e9
+    details = {"frames": n_frames, "frame_shape": [size_px, size_px], "rois": len(masks)}
+    details["file_GB"] = size_GB
+    return RecordedStack(run, files, masks, n_frames, size_px, size_GB, details)
+
+
+def time_catalog_traces(stack: RecordedStack, *, quick: bool) -> tuple[np.ndarray, dict]:
+    """Ratio + ROI traces read from disk through the catalog (``iter_frames``): the ratios and
+    the ``stack_catalog`` measurement (frames per real second)."""
     from ionrig import analysis
     from ionrig.data.readers import iter_frames
+
+    n_frames, size, masks = stack.n_frames, stack.size_px, stack.masks
+    evict_from_page_cache(stack.files)
+    started = time.perf_counter()
+    chunks = [analysis.roi_sums(block, masks).sums_adu for _, block in iter_frames(stack.run)]
+    sums = np.concatenate(chunks)
+    n_pixels = np.array([mask.sum() for mask in masks])
+    ratios = ratio_traces(sums, n_pixels)
+    catalog_s = time.perf_counter() - started
+    if sums.shape != (n_frames, len(masks)) or not np.isfinite(ratios).any():
+        raise RuntimeError(f"unexpected traces: sums {sums.shape}, ratios {ratios.shape}")
+    return ratios, measurement(
+        BENCHMARK,
+        "stack_catalog",
+        f"Ratio + ROI traces, {n_frames} frames {size}x{size} from disk via the catalog "
+        "(iter_frames)",
+        n_frames / catalog_s,
+        "frames/s",
+        quick=quick,
+        details={**stack.details, "real_s": catalog_s, "MB_per_s": stack.size_GB * 1e3 / catalog_s},
+    )
+
+
+def time_h5py_traces(stack: RecordedStack, ratios: np.ndarray, *, quick: bool) -> dict:
+    """Ratio + ROI traces read from disk straight from the HDF5 dataset (must equal
+    ``ratios``): the ``stack_h5py`` measurement (frames per real second)."""
+    import h5py
+
+    from ionrig import analysis
+
+    n_frames, size, files = stack.n_frames, stack.size_px, stack.files
+    evict_from_page_cache(files)
+    started = time.perf_counter()
+    frames_file = max(files, key=lambda path: path.stat().st_size)
+    with h5py.File(frames_file, "r") as file:
+        traces = analysis.roi_sums(file["/entry/data/data"], stack.masks, chunk_frames=64)
+    direct = ratio_traces(traces.sums_adu, traces.n_pixels)
+    direct_s = time.perf_counter() - started
+    if not np.allclose(direct, ratios, equal_nan=True):
+        raise RuntimeError("the catalog and the HDF5 file gave different ratios")
+    return measurement(
+        BENCHMARK,
+        "stack_h5py",
+        f"Ratio + ROI traces, {n_frames} frames {size}x{size} from disk, h5py dataset",
+        n_frames / direct_s,
+        "frames/s",
+        quick=quick,
+        details={**stack.details, "real_s": direct_s, "MB_per_s": stack.size_GB * 1e3 / direct_s},
+    )
+
+
+def time_membrane_tests(n_sweeps: int, *, quick: bool) -> Iterator[dict]:
+    """Membrane test fitted to each of ``n_sweeps`` simulated sweeps, then to their average:
+    yields the ``membrane_each`` (ms per sweep) and ``membrane_average`` (ms) measurements."""
+    from ionrig import analysis
+
+    time_s, command, sweeps = whole_cell_sweeps(n_sweeps)
+    started = time.perf_counter()
+    fits = [
+        analysis.membrane_test(time_s, sweep, command, filter_kHz=FILTER_KHZ) for sweep in sweeps
+    ]
+    each_s = time.perf_counter() - started
+    started = time.perf_counter()
+    averaged = analysis.membrane_test(time_s, sweeps, command, filter_kHz=FILTER_KHZ)
+    average_s = time.perf_counter() - started
+    sweep_details = {
+        "sweeps": n_sweeps,
+        "samples_per_sweep": int(command.size),
+        "sample_rate_Hz": SWEEP_RATE_HZ,
+        "median_cm_pF": float(np.median([fit.cm_pF for fit in fits])),
+        "averaged_cm_pF": averaged.cm_pF,
+        "averaged_ra_MOhm": averaged.ra_MOhm,
+    }
+    yield measurement(
+        BENCHMARK,
+        "membrane_each",
+        f"Membrane test fitted to each of {n_sweeps} sweeps: ms per sweep",
+        1000.0 * each_s / n_sweeps,
+        "ms",
+        quick=quick,
+        details={**sweep_details, "real_s": each_s},
+    )
+    yield measurement(
+        BENCHMARK,
+        "membrane_average",
+        f"Membrane test on the average of {n_sweeps} sweeps: total",
+        1000.0 * average_s,
+        "ms",
+        quick=quick,
+        details={**sweep_details, "real_s": average_s},
+    )
+
+
+def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
     from ionrig.session import make_run_engine
 
     catalog = open_benchmark_catalog(data_dir, template)
@@ -108,94 +232,13 @@ def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterato
     n_frames = 20 if quick else N_FRAMES
     n_sweeps = 5 if quick else N_SWEEPS
     try:
-        RE = make_run_engine(catalog)
-        raw_dir = catalog.location.raw_dir
-        camera = make_camera(render_frames(size, 4), raw_dir)
-        masks = list(camera.roi_masks.values())
-        result = RE(record_frames(camera, n_frames, md={"excitation_sequence_nm": [340, 380]}))
-        run = catalog[result.run_start_uids[0]]
-        files = sorted(raw_dir.glob("*.h5"))
-        size_GB = sum(path.stat().st_size for path in files) / 1e9
-        details = {"frames": n_frames, "frame_shape": [size, size], "rois": len(masks)}
-        details["file_GB"] = size_GB
-
-        evict_from_page_cache(files)
-        started = time.perf_counter()
-        chunks = [analysis.roi_sums(block, masks).sums_adu for _, block in iter_frames(run)]
-        sums = np.concatenate(chunks)
-        n_pixels = np.array([mask.sum() for mask in masks])
-        ratios = ratio_traces(sums, n_pixels)
-        catalog_s = time.perf_counter() - started
-        if sums.shape != (n_frames, len(masks)) or not np.isfinite(ratios).any():
-            raise RuntimeError(f"unexpected traces: sums {sums.shape}, ratios {ratios.shape}")
-        yield measurement(
-            BENCHMARK,
-            "stack_catalog",
-            f"Ratio + ROI traces, {n_frames} frames {size}x{size} from disk via the catalog "
-            "(iter_frames)",
-            n_frames / catalog_s,
-            "frames/s",
-            quick=quick,
-            details={**details, "real_s": catalog_s, "MB_per_s": size_GB * 1e3 / catalog_s},
-        )
-
-        evict_from_page_cache(files)
-        started = time.perf_counter()
-        frames_file = max(files, key=lambda path: path.stat().st_size)
-        with h5py.File(frames_file, "r") as file:
-            traces = analysis.roi_sums(file["/entry/data/data"], masks, chunk_frames=64)
-        direct = ratio_traces(traces.sums_adu, traces.n_pixels)
-        direct_s = time.perf_counter() - started
-        if not np.allclose(direct, ratios, equal_nan=True):
-            raise RuntimeError("the catalog and the HDF5 file gave different ratios")
-        yield measurement(
-            BENCHMARK,
-            "stack_h5py",
-            f"Ratio + ROI traces, {n_frames} frames {size}x{size} from disk, h5py dataset",
-            n_frames / direct_s,
-            "frames/s",
-            quick=quick,
-            details={**details, "real_s": direct_s, "MB_per_s": size_GB * 1e3 / direct_s},
-        )
-        for path in files:
+        stack = record_stack(make_run_engine(catalog), catalog, size, n_frames)
+        ratios, catalog_measurement = time_catalog_traces(stack, quick=quick)
+        yield catalog_measurement
+        yield time_h5py_traces(stack, ratios, quick=quick)
+        for path in stack.files:
             path.unlink()
-
-        time_s, command, sweeps = whole_cell_sweeps(n_sweeps)
-        started = time.perf_counter()
-        fits = [
-            analysis.membrane_test(time_s, sweep, command, filter_kHz=FILTER_KHZ)
-            for sweep in sweeps
-        ]
-        each_s = time.perf_counter() - started
-        started = time.perf_counter()
-        averaged = analysis.membrane_test(time_s, sweeps, command, filter_kHz=FILTER_KHZ)
-        average_s = time.perf_counter() - started
-        sweep_details = {
-            "sweeps": n_sweeps,
-            "samples_per_sweep": int(command.size),
-            "sample_rate_Hz": SWEEP_RATE_HZ,
-            "median_cm_pF": float(np.median([fit.cm_pF for fit in fits])),
-            "averaged_cm_pF": averaged.cm_pF,
-            "averaged_ra_MOhm": averaged.ra_MOhm,
-        }
-        yield measurement(
-            BENCHMARK,
-            "membrane_each",
-            f"Membrane test fitted to each of {n_sweeps} sweeps: ms per sweep",
-            1000.0 * each_s / n_sweeps,
-            "ms",
-            quick=quick,
-            details={**sweep_details, "real_s": each_s},
-        )
-        yield measurement(
-            BENCHMARK,
-            "membrane_average",
-            f"Membrane test on the average of {n_sweeps} sweeps: total",
-            1000.0 * average_s,
-            "ms",
-            quick=quick,
-            details={**sweep_details, "real_s": average_s},
-        )
+        yield from time_membrane_tests(n_sweeps, quick=quick)
     finally:
         catalog.close()
 

@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import (
@@ -99,9 +100,74 @@ def raw_h5py_s(path: Path, frames: np.ndarray, n_frames: int) -> float:
     return time.perf_counter() - started
 
 
-def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
+def time_detector_and_raw(
+    RE, camera, frames: np.ndarray, raw_dir: Path, data_dir: Path, n_frames: int, repeats: int
+) -> tuple[dict[str, list[float]], Any]:
+    """Alternate ``repeats`` detector runs and raw h5py writes of ``n_frames`` frames: their
+    frames/s (``detector``, ``raw``; with fsync: ``detector_disk``, ``raw_disk``) and the last
+    detector run's result."""
     from bluesky.run_engine import call_in_bluesky_event_loop
 
+    rates: dict[str, list[float]] = {"detector": [], "raw": [], "detector_disk": [], "raw_disk": []}
+    result = None
+    for _ in range(repeats):
+        timing: dict[str, float] = {}
+        result = RE(record_frames(camera, n_frames, timing=timing))
+        written = int(call_in_bluesky_event_loop(camera.frames_written.get_value()))
+        if written != n_frames:
+            raise RuntimeError(f"the camera wrote {written} frames, expected {n_frames}")
+        rates["detector"].append(n_frames / timing["acquire_s"])
+        files = list(raw_dir.glob("*.h5"))
+        rates["detector_disk"].append(n_frames / (timing["acquire_s"] + fsync_s(files)))
+        for path in files:  # keep the disk use to one run's files
+            path.unlink()
+        raw_path = data_dir / "raw-h5py.h5"
+        raw_s = raw_h5py_s(raw_path, frames, n_frames)
+        rates["raw"].append(n_frames / raw_s)
+        rates["raw_disk"].append(n_frames / (raw_s + fsync_s([raw_path])))
+        raw_path.unlink()
+    return rates, result
+
+
+def rate_measurements(
+    rates: dict[str, list[float]], details: dict[str, Any], size: int, *, quick: bool
+) -> Iterator[dict]:
+    """The ``raw``, ``fps`` and ``vs_raw`` measurements of the timed runs."""
+    detector_fps, raw_fps = rates["detector"], rates["raw"]
+    yield measurement(
+        BENCHMARK,
+        "raw",
+        f"Raw h5py: {size}x{size} uint16 frames/s (same frames, same process)",
+        median(raw_fps),
+        "frames/s",
+        quick=quick,
+        details=details,
+    )
+    yield measurement(
+        BENCHMARK,
+        "fps",
+        f"Camera detector to HDF5: {size}x{size} uint16 frames/s sustained",
+        median(detector_fps),
+        "frames/s",
+        target=200.0,
+        op=">=",
+        quick=quick,
+        details=details,
+    )
+    yield measurement(
+        BENCHMARK,
+        "vs_raw",
+        "Camera detector / raw h5py (frames/s)",
+        median(detector_fps) / median(raw_fps),
+        "1",
+        target=0.8,
+        op=">=",
+        quick=quick,
+        details=details,
+    )
+
+
+def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
     from ionrig.session import make_run_engine
 
     catalog = open_benchmark_catalog(data_dir, template)
@@ -124,69 +190,25 @@ def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterato
         raw_dir = catalog.location.raw_dir
         camera = make_camera(frames, raw_dir)
         RE(record_frames(camera, 3))  # warm up: first file, first documents
-        detector_fps, raw_fps, detector_disk_fps, raw_disk_fps = [], [], [], []
-        for _ in range(repeats):
-            timing: dict[str, float] = {}
-            result = RE(record_frames(camera, n_frames, timing=timing))
-            written = int(call_in_bluesky_event_loop(camera.frames_written.get_value()))
-            if written != n_frames:
-                raise RuntimeError(f"the camera wrote {written} frames, expected {n_frames}")
-            detector_fps.append(n_frames / timing["acquire_s"])
-            files = list(raw_dir.glob("*.h5"))
-            detector_disk_fps.append(n_frames / (timing["acquire_s"] + fsync_s(files)))
-            for path in files:  # keep the disk use to one run's files
-                path.unlink()
-            raw_path = data_dir / "raw-h5py.h5"
-            raw_s = raw_h5py_s(raw_path, frames, n_frames)
-            raw_fps.append(n_frames / raw_s)
-            raw_disk_fps.append(n_frames / (raw_s + fsync_s([raw_path])))
-            raw_path.unlink()
+        rates, result = time_detector_and_raw(
+            RE, camera, frames, raw_dir, data_dir, n_frames, repeats
+        )
         details = {
             "frame_shape": [size, size],
             "n_frames": n_frames,
             "repeats": repeats,
             "rois": len(camera.roi_masks),
-            "detector_frames_per_s": detector_fps,
-            "raw_frames_per_s": raw_fps,
+            "detector_frames_per_s": rates["detector"],
+            "raw_frames_per_s": rates["raw"],
             "with_fsync": {
-                "detector_frames_per_s": detector_disk_fps,
-                "raw_frames_per_s": raw_disk_fps,
-                "detector_vs_raw": median(detector_disk_fps) / median(raw_disk_fps),
+                "detector_frames_per_s": rates["detector_disk"],
+                "raw_frames_per_s": rates["raw_disk"],
+                "detector_vs_raw": median(rates["detector_disk"]) / median(rates["raw_disk"]),
             },
-            "MB_per_s_detector": median(detector_fps) * size * size * 2 / 1e6,
+            "MB_per_s_detector": median(rates["detector"]) * size * size * 2 / 1e6,
             "last_run": result.run_start_uids[0],
         }
-        yield measurement(
-            BENCHMARK,
-            "raw",
-            f"Raw h5py: {size}x{size} uint16 frames/s (same frames, same process)",
-            median(raw_fps),
-            "frames/s",
-            quick=quick,
-            details=details,
-        )
-        yield measurement(
-            BENCHMARK,
-            "fps",
-            f"Camera detector to HDF5: {size}x{size} uint16 frames/s sustained",
-            median(detector_fps),
-            "frames/s",
-            target=200.0,
-            op=">=",
-            quick=quick,
-            details=details,
-        )
-        yield measurement(
-            BENCHMARK,
-            "vs_raw",
-            "Camera detector / raw h5py (frames/s)",
-            median(detector_fps) / median(raw_fps),
-            "1",
-            target=0.8,
-            op=">=",
-            quick=quick,
-            details=details,
-        )
+        yield from rate_measurements(rates, details, size, quick=quick)
     finally:
         catalog.close()
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -195,13 +196,24 @@ def _long_run(quick: bool, catalog) -> Iterator[dict]:
     )
 
 
-def _queue(quick: bool, catalog) -> Iterator[dict]:
-    from ionrig.plans import ratiometric_timecourse, wash
+@dataclass
+class QueueNight:
+    """What a timed queue night left: its event clock, the cycles run, real and simulated
+    seconds, and resident memory (MB) after the first cycle and at its peak after it."""
+
+    clock: EventClock
+    cycles: int
+    wall_s: float
+    simulated_s: float
+    after_first_mb: float
+    end_mb: float
+
+
+def start_queue_session(catalog, quick: bool):
+    """A simulated session on a fast clock, with reservoirs big enough for the whole night."""
     from ionrig.session import start
 
-    night_s = 1200.0 if quick else NIGHT_S
-    n_pairs = 2 if quick else QUEUE_PAIRS
-    session = start(
+    return start(
         "sim",
         catalog=catalog,
         time_scale=10_000.0 if quick else QUEUE_TIME_SCALE,
@@ -211,51 +223,59 @@ def _queue(quick: bool, catalog) -> Iterator[dict]:
         },
         perfusion={"reservoir_mL": BIG_RESERVOIR_ML},
     )
-    try:
-        rig = session.rig
-        session.RE(ratiometric_timecourse(rig, 2))
-        first = session.catalog[-1].metadata["start"]
-        rois = {"rois": first["rois"], "background_roi": first["background_roi"]}
-        clock = EventClock(rss_every=20)
-        token = session.RE.subscribe(clock)
-        session.RE.msg_hook = clock.on_message
 
-        def cycle() -> None:
-            for solution in ("hbss_probenecid", "hbss"):
-                session.RE(wash(rig, solution=solution, bath_volumes=5.0))
-                session.RE(
-                    ratiometric_timecourse(rig, n_pairs, interval_s=QUEUE_INTERVAL_S, **rois)
-                )
 
-        start_s = rig.clock.now_s()
-        started = time.perf_counter()
+def run_queue_night(session, night_s: float, n_pairs: int) -> QueueNight:
+    """Wash and time-course cycles (two solutions each) until ``night_s`` rig-clock seconds
+    have passed, with every event timed; the first cycle is the memory baseline."""
+    from ionrig.plans import ratiometric_timecourse, wash
+
+    rig = session.rig
+    session.RE(ratiometric_timecourse(rig, 2))
+    first = session.catalog[-1].metadata["start"]
+    rois = {"rois": first["rois"], "background_roi": first["background_roi"]}
+    clock = EventClock(rss_every=20)
+    token = session.RE.subscribe(clock)
+    session.RE.msg_hook = clock.on_message
+
+    def cycle() -> None:
+        for solution in ("hbss_probenecid", "hbss"):
+            session.RE(wash(rig, solution=solution, bath_volumes=5.0))
+            session.RE(ratiometric_timecourse(rig, n_pairs, interval_s=QUEUE_INTERVAL_S, **rois))
+
+    start_s = rig.clock.now_s()
+    started = time.perf_counter()
+    cycle()
+    after_first_mb = rss_mb()
+    first_samples = len(clock.rss_MB)
+    cycles = 1
+    while rig.clock.now_s() - start_s < night_s:
         cycle()
-        after_first_mb = rss_mb()
-        first_samples = len(clock.rss_MB)
-        cycles = 1
-        while rig.clock.now_s() - start_s < night_s:
-            cycle()
-            cycles += 1
-        wall_s = time.perf_counter() - started
-        end_mb = max([rss_mb(), *clock.rss_MB[first_samples:]])
-        simulated_s = rig.clock.now_s() - start_s
-        session.RE.unsubscribe(token)
-        session.RE.msg_hook = None
-    finally:
-        make_safe(session)
-    latency_ms = 1000.0 * np.asarray(clock.latency_s)
+        cycles += 1
+    wall_s = time.perf_counter() - started
+    end_mb = max([rss_mb(), *clock.rss_MB[first_samples:]])
+    simulated_s = rig.clock.now_s() - start_s
+    session.RE.unsubscribe(token)
+    session.RE.msg_hook = None
+    return QueueNight(clock, cycles, wall_s, simulated_s, after_first_mb, end_mb)
+
+
+def queue_measurements(night: QueueNight, time_scale: float, *, quick: bool) -> Iterator[dict]:
+    """The ``queue_rss`` and ``queue_per_event`` measurements of a queue night."""
+    latency_ms = 1000.0 * np.asarray(night.clock.latency_s)
     first_ms, last_ms, change = first_last_change(latency_ms, np.median)
     first_mean_ms, last_mean_ms, _ = first_last_change(latency_ms)
+    cycles, simulated_s = night.cycles, night.simulated_s
     details = {
         "cycles": cycles,
         "items": 4 * cycles,
         "events": len(latency_ms),
         "simulated_h": simulated_s / 3600.0,
-        "time_scale": session.clock.time_scale,
-        "wall_s": wall_s,
-        "rss_after_first_cycle_MB": after_first_mb,
-        "rss_peak_after_first_cycle_MB": end_mb,
-        "rss_during_MB": clock.rss_MB,
+        "time_scale": time_scale,
+        "wall_s": night.wall_s,
+        "rss_after_first_cycle_MB": night.after_first_mb,
+        "rss_peak_after_first_cycle_MB": night.end_mb,
+        "rss_during_MB": night.clock.rss_MB,
         "per_event_median_first_10pc_ms": first_ms,
         "per_event_median_last_10pc_ms": last_ms,
         "per_event_mean_first_10pc_ms": first_mean_ms,
@@ -266,7 +286,7 @@ def _queue(quick: bool, catalog) -> Iterator[dict]:
         BENCHMARK,
         "queue_rss",
         f"{simulated_s / 3600:.3g}-hour queue ({4 * cycles} items): resident memory growth",
-        end_mb - after_first_mb,
+        night.end_mb - night.after_first_mb,
         "MB",
         target=50.0,
         op="<=",
@@ -284,6 +304,17 @@ def _queue(quick: bool, catalog) -> Iterator[dict]:
         quick=quick,
         details={**details, "signed_change_percent": 100.0 * change},
     )
+
+
+def _queue(quick: bool, catalog) -> Iterator[dict]:
+    night_s = 1200.0 if quick else NIGHT_S
+    n_pairs = 2 if quick else QUEUE_PAIRS
+    session = start_queue_session(catalog, quick)
+    try:
+        night = run_queue_night(session, night_s, n_pairs)
+    finally:
+        make_safe(session)
+    yield from queue_measurements(night, session.clock.time_scale, quick=quick)
 
 
 def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,117 @@ def pair_period_s(run) -> float:
     return float((starts[-1] - starts[0]) / (starts.size - 1))
 
 
-def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
+@dataclass
+class Case:
+    """One acquisition mode on a started session: what its pair-rate limit is made of."""
+
+    mode: str
+    wheel_label: str
+    targets: dict[float, float]
+    switch_ms: float
+    readout_ms: float
+    #: ROIs detected once on a preview run, then reused by every timed run
+    rois: dict[str, Any]
+
+
+def start_case(
+    catalog, mode: str, overrides: dict[str, Any], wheel_label: str, targets: dict[float, float]
+):
+    """Start a simulated session for ``mode`` and run a two-pair preview that detects the ROIs;
+    returns ``(session, Case)``."""
     from ionrig.plans import ratiometric_timecourse
     from ionrig.session import start
 
+    session = start(
+        "sim",
+        catalog=catalog,
+        time_scale=1.0,
+        world={"sensor": {"width_px": SIZE_PX, "height_px": SIZE_PX}},
+        **overrides,
+    )
+    rig = session.rig
+    config = rig.config
+    positions = tuple(config.filter_wheel.filters[f].position for f in ("340", "380"))
+    readout_ms = config.world.sensor.readout_ms
+    switch = switch_ms(mode, config.filter_wheel.speed, positions)
+    # ROIs detected once on a preview, then reused (bleaching over many runs would
+    # otherwise make later detections depend on the order of the cases)
+    session.RE(ratiometric_timecourse(rig, 2, exposure_ms=20.0, mode=mode))
+    first = session.catalog[-1].metadata["start"]
+    rois = {"rois": first["rois"], "background_roi": first["background_roi"]}
+    return session, Case(mode, wheel_label, targets, switch, readout_ms, rois)
+
+
+def time_pair_runs(
+    session, case: Case, n_pairs: int, exposure_ms: float, repeats: int
+) -> tuple[list[float], list[float]]:
+    """``repeats`` time courses of ``n_pairs`` pairs: their pair periods (rig-clock s) and
+    their wall times (real s)."""
+    from ionrig.plans import ratiometric_timecourse
+
+    periods, walls = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = session.RE(
+            ratiometric_timecourse(
+                session.rig, n_pairs, exposure_ms=exposure_ms, mode=case.mode, **case.rois
+            )
+        )
+        walls.append(time.perf_counter() - started)
+        periods.append(pair_period_s(session.catalog[result.run_start_uids[0]]))
+    return periods, walls
+
+
+def time_exposure(
+    session,
+    case: Case,
+    renders: RenderTimer,
+    exposure_ms: float,
+    *,
+    quick: bool,
+    repeats: int,
+    in_rig_s: list[float],
+) -> dict:
+    """The ``<mode>_<exposure>ms`` measurement: pair rate / limit at ``exposure_ms``. The
+    frames' render times go to ``in_rig_s`` (and ``renders`` starts afresh)."""
+    mode, switch, readout_ms = case.mode, case.switch_ms, case.readout_ms
+    limit_ms = 2.0 * (exposure_ms + switch + readout_ms)
+    n_pairs = 3 if quick else max(10, math.ceil(1000 * RUN_SECONDS / limit_ms))
+    periods, walls = time_pair_runs(session, case, n_pairs, exposure_ms, repeats)
+    period_ms = 1000.0 * median(periods)
+    frame_render_ms = 1000.0 * median(renders.render_s)
+    in_rig_s += renders.render_s
+    renders.render_s = []
+    return measurement(
+        BENCHMARK,
+        f"{mode}_{exposure_ms:g}ms",
+        f"{mode.capitalize()} mode, {case.wheel_label}, {exposure_ms:g} ms: pair rate / limit",
+        limit_ms / period_ms,
+        "1",
+        target=case.targets[exposure_ms],
+        op=">=",
+        quick=quick,
+        details={
+            "mode": mode,
+            "exposure_ms": exposure_ms,
+            "limit_ms_per_pair": limit_ms,
+            "switch_ms": switch,
+            "readout_ms": readout_ms,
+            "pair_period_ms": period_ms,
+            "pair_periods_ms": [1000.0 * p for p in periods],
+            "pairs_per_s": 1000.0 / period_ms,
+            "n_pairs": n_pairs,
+            "repeats": repeats,
+            "run_wall_s": walls,
+            "simulator_render_ms_per_frame": frame_render_ms,
+            "overhead_ms_per_pair": period_ms - limit_ms,
+            "overlapped_limit_ms_per_pair": 2.0 * (exposure_ms + max(switch, readout_ms)),
+            "ratio_to_overlapped_limit": 2.0 * (exposure_ms + max(switch, readout_ms)) / period_ms,
+        },
+    )
+
+
+def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
     catalog = open_benchmark_catalog(data_dir, template)
     exposures = (5.0,) if quick else EXPOSURES_MS
     repeats = 1 if quick else REPEATS
@@ -143,72 +251,18 @@ def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterato
     in_rig_s: list[float] = []
     try:
         for mode, overrides, wheel_label, targets in CASES:
-            session = start(
-                "sim",
-                catalog=catalog,
-                time_scale=1.0,
-                world={"sensor": {"width_px": SIZE_PX, "height_px": SIZE_PX}},
-                **overrides,
-            )
-            rig = session.rig
-            config = rig.config
-            positions = tuple(config.filter_wheel.filters[f].position for f in ("340", "380"))
-            readout_ms = config.world.sensor.readout_ms
-            switch = switch_ms(mode, config.filter_wheel.speed, positions)
-            # ROIs detected once on a preview, then reused (bleaching over many runs would
-            # otherwise make later detections depend on the order of the cases)
-            session.RE(ratiometric_timecourse(rig, 2, exposure_ms=20.0, mode=mode))
-            first = session.catalog[-1].metadata["start"]
-            rois = {"rois": first["rois"], "background_roi": first["background_roi"]}
-            renders = RenderTimer(rig.world)
+            session, case = start_case(catalog, mode, overrides, wheel_label, targets)
+            renders = RenderTimer(session.rig.world)
             try:
                 for exposure_ms in exposures:
-                    limit_ms = 2.0 * (exposure_ms + switch + readout_ms)
-                    n_pairs = 3 if quick else max(10, math.ceil(1000 * RUN_SECONDS / limit_ms))
-                    periods, walls = [], []
-                    for _ in range(repeats):
-                        started = time.perf_counter()
-                        result = session.RE(
-                            ratiometric_timecourse(
-                                rig, n_pairs, exposure_ms=exposure_ms, mode=mode, **rois
-                            )
-                        )
-                        walls.append(time.perf_counter() - started)
-                        periods.append(pair_period_s(session.catalog[result.run_start_uids[0]]))
-                    period_ms = 1000.0 * median(periods)
-                    frame_render_ms = 1000.0 * median(renders.render_s)
-                    in_rig_s += renders.render_s
-                    renders.render_s = []
-                    yield measurement(
-                        BENCHMARK,
-                        f"{mode}_{exposure_ms:g}ms",
-                        f"{mode.capitalize()} mode, {wheel_label}, {exposure_ms:g} ms: "
-                        "pair rate / limit",
-                        limit_ms / period_ms,
-                        "1",
-                        target=targets[exposure_ms],
-                        op=">=",
+                    yield time_exposure(
+                        session,
+                        case,
+                        renders,
+                        exposure_ms,
                         quick=quick,
-                        details={
-                            "mode": mode,
-                            "exposure_ms": exposure_ms,
-                            "limit_ms_per_pair": limit_ms,
-                            "switch_ms": switch,
-                            "readout_ms": readout_ms,
-                            "pair_period_ms": period_ms,
-                            "pair_periods_ms": [1000.0 * p for p in periods],
-                            "pairs_per_s": 1000.0 / period_ms,
-                            "n_pairs": n_pairs,
-                            "repeats": repeats,
-                            "run_wall_s": walls,
-                            "simulator_render_ms_per_frame": frame_render_ms,
-                            "overhead_ms_per_pair": period_ms - limit_ms,
-                            "overlapped_limit_ms_per_pair": 2.0
-                            * (exposure_ms + max(switch, readout_ms)),
-                            "ratio_to_overlapped_limit": 2.0
-                            * (exposure_ms + max(switch, readout_ms))
-                            / period_ms,
-                        },
+                        repeats=repeats,
+                        in_rig_s=in_rig_s,
                     )
             finally:
                 make_safe(session)

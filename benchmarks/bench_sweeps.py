@@ -51,8 +51,8 @@ MISS_NOTES = {
         "on a 200-kHz internal grid (AmplifierConfig.min_internal_rate_Hz: 4 × oversampling at "
         "50 kHz); in simulators/_amplifier.py synthesize_sweep, _clamp_current takes about two "
         "thirds of the synthesis (up to four fixed-point passes, each evaluating the cells' "
-        "ionic I-V twice for a numerical derivative, simulators/_cells.py), then the FFT noise "
-        "and the Bessel filter. Closing it needs the synthesis under ~45 ms per 1-s sweep on "
+        "ionic I-V twice for a numerical derivative, simulators/_cell_transport.py), then the FFT "
+        "noise and the Bessel filter. Closing it needs the synthesis under ~45 ms per 1-s sweep on "
         "this machine: an analytic derivative of the I-V (one evaluation per pass), starting "
         "each pass from the previous sweep's solution (fewer passes), and the FFT noise made "
         "at the internal rate only once per sweep. Lowering the oversampling would change "
@@ -103,12 +103,101 @@ def synthesis_s(world, command: np.ndarray, filter_kHz: float, repeats: int) -> 
     return median(times)
 
 
-def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
+def patch_into_whole_cell(session, command: np.ndarray) -> None:
+    """Patch cell 1 (``patch_cell``), check it is whole cell, load ``command`` (mV per sample)
+    into the amplifier."""
+    from ionrig.plans import patch_cell
+
+    rig = session.rig
+    session.RE(patch_cell(rig, cell_index=1, pipette_solution="trpm7_internal"))
+    if rig.world.patch.state != "whole_cell":
+        raise RuntimeError(f"patch_cell ended in {rig.world.patch.state!r}, not whole cell")
+    rig.amplifier.set_protocol(command, SAMPLE_RATE_HZ)
+
+
+def time_simulated_sweeps(
+    session, command: np.ndarray, sweep_s: float, n_sweeps: int, *, quick: bool
+) -> Iterator[dict]:
+    """``n_sweeps`` sweeps through the session's simulated amplifier, then the patch model's
+    synthesis alone: yields the ``end_to_end`` and ``simulator_synthesis`` measurements."""
+    rig = session.rig
+    session.RE(sweeps_plan(rig.amplifier, rig.t_s, 1, {}))  # warm up
+    timing: dict[str, float] = {}
+    session.RE(sweeps_plan(rig.amplifier, rig.t_s, n_sweeps, timing))
+    recorded_s = n_sweeps * sweep_s
+    filter_kHz = rig.config.amplifier.simulated_filter_kHz
+    synth_s = synthesis_s(rig.world, command, filter_kHz, 2 if quick else 10)
+    details = {
+        "n_sweeps": n_sweeps,
+        "sweep_s": sweep_s,
+        "sample_rate_Hz": SAMPLE_RATE_HZ,
+        "time_scale": TIME_SCALE,
+        "real_s": timing["s"],
+        "ms_per_sweep": 1000.0 * timing["s"] / n_sweeps,
+        "simulator_synthesis_ms_per_sweep": 1000.0 * synth_s,
+        "filter_kHz": filter_kHz,
+    }
+    yield measurement(
+        BENCHMARK,
+        "end_to_end",
+        f"{SAMPLE_RATE_HZ / 1000:g}-kHz sweeps recorded and written (simulated Axopatch, "
+        "session): × real time",
+        recorded_s / timing["s"],
+        "× real time",
+        target=20.0,
+        op=">=",
+        quick=quick,
+        details=details,
+    )
+    yield measurement(
+        BENCHMARK,
+        "simulator_synthesis",
+        "Simulator's synthesis of one sweep alone (patch model): × real time",
+        sweep_s / synth_s,
+        "× real time",
+        quick=quick,
+        details=details,
+    )
+
+
+def time_recording_path(
+    session, catalog, command: np.ndarray, sweep_s: float, *, quick: bool
+) -> dict:
+    """ionrig's recording path alone: the same sweeps replayed by the driver through
+    ``PatchAmplifier``; the ``recording_path`` measurement."""
     from bluesky.run_engine import call_in_bluesky_event_loop
     from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
     from ionrig.devices import PatchAmplifier
-    from ionrig.plans import patch_cell
+
+    rig = session.rig
+    filter_kHz = rig.config.amplifier.simulated_filter_kHz
+    sweep_pA = np.asarray(rig.world.patch.record_sweep(command, SAMPLE_RATE_HZ, filter_kHz))
+    replay = PatchAmplifier(
+        ReplayAmplifier(sweep_pA),
+        StaticPathProvider(UUIDFilenameProvider(), catalog.location.raw_dir),
+        now_s=time.monotonic,
+        sample_rate_Hz=SAMPLE_RATE_HZ,
+        name="amplifier",
+    )
+    call_in_bluesky_event_loop(replay.connect())
+    replay.set_protocol(command, SAMPLE_RATE_HZ)
+    session.RE(sweeps_plan(replay, None, 1, {}))
+    replay_timing: dict[str, float] = {}
+    n_replay = 5 if quick else 4 * N_SWEEPS
+    session.RE(sweeps_plan(replay, None, n_replay, replay_timing))
+    return measurement(
+        BENCHMARK,
+        "recording_path",
+        "Replayed sweeps through PatchAmplifier (ionrig's recording path): × real time",
+        n_replay * sweep_s / replay_timing["s"],
+        "× real time",
+        quick=quick,
+        details={"n_sweeps": n_replay, "real_s": replay_timing["s"], "sweep_s": sweep_s},
+    )
+
+
+def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterator[dict]:
     from ionrig.session import start
 
     catalog = open_benchmark_catalog(data_dir, template)
@@ -123,72 +212,9 @@ def run(*, quick: bool, data_dir: Path, template: Path | None = None) -> Iterato
         world={"patch": QUIET_PATCH},
     )
     try:
-        rig = session.rig
-        session.RE(patch_cell(rig, cell_index=1, pipette_solution="trpm7_internal"))
-        if rig.world.patch.state != "whole_cell":
-            raise RuntimeError(f"patch_cell ended in {rig.world.patch.state!r}, not whole cell")
-        rig.amplifier.set_protocol(command, SAMPLE_RATE_HZ)
-        session.RE(sweeps_plan(rig.amplifier, rig.t_s, 1, {}))  # warm up
-        timing: dict[str, float] = {}
-        session.RE(sweeps_plan(rig.amplifier, rig.t_s, n_sweeps, timing))
-        recorded_s = n_sweeps * sweep_s
-        filter_kHz = rig.config.amplifier.simulated_filter_kHz
-        synth_s = synthesis_s(rig.world, command, filter_kHz, 2 if quick else 10)
-        details = {
-            "n_sweeps": n_sweeps,
-            "sweep_s": sweep_s,
-            "sample_rate_Hz": SAMPLE_RATE_HZ,
-            "time_scale": TIME_SCALE,
-            "real_s": timing["s"],
-            "ms_per_sweep": 1000.0 * timing["s"] / n_sweeps,
-            "simulator_synthesis_ms_per_sweep": 1000.0 * synth_s,
-            "filter_kHz": filter_kHz,
-        }
-        yield measurement(
-            BENCHMARK,
-            "end_to_end",
-            f"{SAMPLE_RATE_HZ / 1000:g}-kHz sweeps recorded and written (simulated Axopatch, "
-            "session): × real time",
-            recorded_s / timing["s"],
-            "× real time",
-            target=20.0,
-            op=">=",
-            quick=quick,
-            details=details,
-        )
-        yield measurement(
-            BENCHMARK,
-            "simulator_synthesis",
-            "Simulator's synthesis of one sweep alone (patch model): × real time",
-            sweep_s / synth_s,
-            "× real time",
-            quick=quick,
-            details=details,
-        )
-        # ionrig's recording path alone: the same sweeps replayed by the driver
-        sweep_pA = np.asarray(rig.world.patch.record_sweep(command, SAMPLE_RATE_HZ, filter_kHz))
-        replay = PatchAmplifier(
-            ReplayAmplifier(sweep_pA),
-            StaticPathProvider(UUIDFilenameProvider(), catalog.location.raw_dir),
-            now_s=time.monotonic,
-            sample_rate_Hz=SAMPLE_RATE_HZ,
-            name="amplifier",
-        )
-        call_in_bluesky_event_loop(replay.connect())
-        replay.set_protocol(command, SAMPLE_RATE_HZ)
-        session.RE(sweeps_plan(replay, None, 1, {}))
-        replay_timing: dict[str, float] = {}
-        n_replay = 5 if quick else 4 * N_SWEEPS
-        session.RE(sweeps_plan(replay, None, n_replay, replay_timing))
-        yield measurement(
-            BENCHMARK,
-            "recording_path",
-            "Replayed sweeps through PatchAmplifier (ionrig's recording path): × real time",
-            n_replay * sweep_s / replay_timing["s"],
-            "× real time",
-            quick=quick,
-            details={"n_sweeps": n_replay, "real_s": replay_timing["s"], "sweep_s": sweep_s},
-        )
+        patch_into_whole_cell(session, command)
+        yield from time_simulated_sweeps(session, command, sweep_s, n_sweeps, quick=quick)
+        yield time_recording_path(session, catalog, command, sweep_s, quick=quick)
     finally:
         make_safe(session)
         catalog.close()

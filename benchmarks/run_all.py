@@ -166,17 +166,8 @@ def miss_note(result: dict) -> str | None:
     return None if note is None else note.format(**result.get("details", {}))
 
 
-def render(
-    results: Sequence[dict],
-    runs: Sequence[dict],
-    info: dict[str, Any],
-    *,
-    command: str,
-    quick: bool,
-    date: str,
-    total_s: float,
-) -> str:
-    """The Markdown page: machine, command, the table, how each figure is measured, notes."""
+def header_lines(command: str, date: str, quick: bool) -> list[str]:
+    """The page's title, how it was generated and, for a quick run, the warning."""
     lines = [
         "# Benchmarks",
         "",
@@ -189,9 +180,16 @@ def render(
             "nothing. Run without `--quick` for the real figures.",
             "",
         ]
+    return lines
+
+
+def machine_lines(
+    info: dict[str, Any], runs: Sequence[dict], *, command: str, date: str, total_s: float
+) -> list[str]:
+    """The "Machine and run" section: hardware, software, command, time, load."""
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
     loads = [f"{r['name']} {r['load_before']:.2f}" for r in runs]
-    lines += [
+    return [
         "## Machine and run",
         "",
         "| | |",
@@ -211,6 +209,12 @@ def render(
         "they were (a load above the core count means processes waited for a core). Ratios are "
         "measured within one run of one process, never against remembered absolute times.",
         "",
+    ]
+
+
+def results_lines(results: Sequence[dict], failed: Sequence[dict]) -> list[str]:
+    """The "Results" table: one row per measurement, then one per failed benchmark."""
+    lines = [
         "## Results",
         "",
         "| # | figure | measured | target | met? | by how much | load (1 min) |",
@@ -223,14 +227,18 @@ def render(
             f"| {number.get(result['benchmark'], '?')} | {result['figure']} | {measured} | "
             f"{target} | {met} | {how_much} | {result['load_1min']:.2f} |"
         )
-    failed = [r for r in runs if r["returncode"] != 0]
     for run in failed:
         lines.append(
             f"| {number.get(run['name'], '?')} | **{run['name']} failed** (exit status "
             f"{run['returncode']}; see its output) | — | — | **no** | — | "
             f"{run['load_before']:.2f} |"
         )
-    lines += ["", "## How each figure is measured", ""]
+    return lines
+
+
+def method_lines(runs: Sequence[dict]) -> list[str]:
+    """The "How each figure is measured" section: the docstrings of the benchmarks run."""
+    lines = ["", "## How each figure is measured", ""]
     for name in BENCHMARKS:
         if not any(r["name"] == name for r in runs):
             continue
@@ -239,8 +247,13 @@ def render(
         title, _, body = doc.partition("\n\n")  # titles start with their number
         lines += [f"### {' '.join(title.split())}", "", body.strip(), ""]
         lines += [f"Alone: `python benchmarks/bench_{name}.py [--quick]`", ""]
+    return lines
+
+
+def missed_lines(results: Sequence[dict], failed: Sequence[dict]) -> list[str]:
+    """The "Missed targets" section: each miss with its module's explanation (once per note)."""
     missed = [r for r in results if r["met"] is False]
-    lines += ["## Missed targets: why, and what would close them", ""]
+    lines = ["## Missed targets: why, and what would close them", ""]
     if not missed and not failed:
         lines += ["Every target was met.", ""]
     seen: set[str] = set()
@@ -255,7 +268,12 @@ def render(
         else:
             seen.add(key)
             lines += [f"- {label}: {note}", ""]
-    lines += [
+    return lines
+
+
+def raw_lines(results: Sequence[dict]) -> list[str]:
+    """The "Raw measurements" section: the JSON lines, folded."""
+    return [
         "## Raw measurements",
         "",
         "<details><summary>JSON lines as printed by the benchmarks</summary>",
@@ -266,6 +284,28 @@ def render(
         "",
         "</details>",
         "",
+    ]
+
+
+def render(
+    results: Sequence[dict],
+    runs: Sequence[dict],
+    info: dict[str, Any],
+    *,
+    command: str,
+    quick: bool,
+    date: str,
+    total_s: float,
+) -> str:
+    """The Markdown page: machine, command, the table, how each figure is measured, notes."""
+    failed = [r for r in runs if r["returncode"] != 0]
+    lines = [
+        *header_lines(command, date, quick),
+        *machine_lines(info, runs, command=command, date=date, total_s=total_s),
+        *results_lines(results, failed),
+        *method_lines(runs),
+        *missed_lines(results, failed),
+        *raw_lines(results),
     ]
     return "\n".join(lines)
 
