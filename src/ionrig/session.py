@@ -40,15 +40,21 @@ def use_clock(RE: RunEngine, clock: Clock) -> None:
 
 
 def make_run_engine(
-    catalog: Catalog | None = None, *, location: DataLocation | None = None
+    catalog: Catalog | None = None,
+    *,
+    location: DataLocation | None = None,
+    call_returns_result: bool = True,
 ) -> RunEngine:
     """A RunEngine whose documents are validated, journaled and (with a catalog) stored.
 
     The journal goes to ``location.journal_dir`` (default: the catalog's data directory, or
-    the default data directory without a catalog).
+    the default data directory without a catalog). ``call_returns_result``: ``RE(plan)``
+    returns the plan's return value (default), else the run uids (what the queue server reads).
     """
     location = location or (catalog.location if catalog is not None else DataLocation.at())
-    RE = RunEngine(md={"ionrig_version": ionrig.__version__}, call_returns_result=True)
+    RE = RunEngine(
+        md={"ionrig_version": ionrig.__version__}, call_returns_result=call_returns_result
+    )
     pipeline = make_pipeline(catalog, location.journal_dir)
     for callback in pipeline:
         RE.subscribe(callback)
@@ -91,6 +97,7 @@ def start(
     rig: str | os.PathLike = "sim",
     *,
     catalog: Catalog | str | os.PathLike | None = None,
+    call_returns_result: bool = True,
     **rig_overrides: Any,
 ) -> Session:
     """Start a session on ``rig`` (``"sim"`` or a rig file path).
@@ -98,10 +105,11 @@ def start(
     ``catalog`` is an open :class:`Catalog`, a data directory, or ``None`` for the default data
     directory (``$IONRIG_DATA``). The RunEngine is created first, the rig's devices are built
     and connected in its event loop, and the documents flow validate → journal → catalog.
+    ``call_returns_result`` as for :func:`make_run_engine`.
     """
     if not isinstance(catalog, Catalog):
         catalog = open_catalog(catalog)
-    RE = make_run_engine(catalog)
+    RE = make_run_engine(catalog, call_returns_result=call_returns_result)
     the_rig = load_rig(rig, raw_dir=catalog.location.raw_dir, **rig_overrides)
     use_clock(RE, the_rig.clock)
     config = the_rig.config

@@ -196,8 +196,7 @@ def _simulate(args) -> int:
     import signal
     import threading
 
-    from ionrig.simulators import ScaledClock, serve_tcp
-    from ionrig.simulators import DEFAULT_KINDS
+    from ionrig.simulators import DEFAULT_KINDS, ScaledClock, serve_tcp
 
     if args.instrument not in DEFAULT_KINDS:
         print(
@@ -219,7 +218,7 @@ def _simulate(args) -> int:
 
 
 def _queue(args) -> int:
-    from ionrig.night.queue import queue_cli
+    from ionrig.night.queue_command import queue_cli
 
     return queue_cli(args)
 

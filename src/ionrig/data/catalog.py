@@ -27,7 +27,7 @@ from typing import Any
 
 import platformdirs
 
-__all__ = ["Catalog", "DataLocation", "data_directory", "open_catalog"]
+__all__ = ["Catalog", "DataLocation", "data_directory", "open_catalog", "running_server"]
 
 
 def data_directory() -> Path:
@@ -117,7 +117,7 @@ def _initialise_database(uri: str) -> None:
         pool.submit(initialise).result()
 
 
-def _running_server(location: DataLocation) -> dict[str, Any] | None:
+def running_server(location: DataLocation) -> dict[str, Any] | None:
     """The ``serve.json`` record of a live ``ionrig catalog serve``, or ``None``."""
     try:
         record = json.loads(location.serve_file.read_text())
@@ -187,7 +187,7 @@ def open_catalog(path: str | os.PathLike | None = None) -> Catalog:
     from tiled.client import Context, from_context, from_uri
 
     location = DataLocation.at(path)
-    server = _running_server(location)
+    server = running_server(location)
     if server is not None:
         client = from_uri(server["uri"], api_key=server.get("api_key"))
         return Catalog(client, location, remote=True)
@@ -227,7 +227,7 @@ def serve_catalog(
             '`python -c "import secrets; print(secrets.token_hex(32))"`'
         )
     location = DataLocation.at(path)
-    if _running_server(location) is not None:
+    if running_server(location) is not None:
         raise RuntimeError(f"a catalog server already owns {location.root}")
     key = api_key or secrets.token_hex(16)
     app = build_app(

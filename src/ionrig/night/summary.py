@@ -155,7 +155,7 @@ def summarize_night(
     ``history``: the queue server's history items (``ionrig.night.queue.queue_history``); without
     it the items come from the night log. ``catalog``: an open catalog (default: opened here).
     """
-    from ionrig.night.queue import night_log_path
+    from ionrig.night.queue_settings import night_log_path
 
     location = DataLocation.at(data_dir)
     since = time.time() - 24 * 3600 if since is None else float(since)

@@ -164,7 +164,8 @@ def test_the_live_document_proxy_listens_on_loopback_only(tmp_path, capsys):
 def test_the_queue_servers_listen_on_loopback_only(tmp_path, monkeypatch):
     """Redis (started by ionrig: the one of $IONRIG_REDIS is not ionrig's), the catalog server
     and the RE Manager with its worker, environment open."""
-    from ionrig.night.queue import QueueSettings, read_manager_info, start_queue, stop_queue
+    from ionrig.night.queue_server import read_manager_info, start_queue, stop_queue
+    from ionrig.night.queue_settings import QueueSettings
     from ionrig.night.watchdogs import WatchdogConfig
 
     monkeypatch.delenv("IONRIG_REDIS", raising=False)

@@ -11,8 +11,7 @@ import psutil
 import pytest
 
 from ionrig.data.catalog import open_catalog
-from ionrig.night.queue import (
-    QueueSettings,
+from ionrig.night.queue_server import (
     add_item,
     queue_history,
     queue_status,
@@ -20,6 +19,7 @@ from ionrig.night.queue import (
     start_queue,
     stop_queue,
 )
+from ionrig.night.queue_settings import QueueSettings
 from ionrig.night.summary import format_summary, run_spans, summarize_night, write_night_figures
 from ionrig.night.watchdogs import WatchdogConfig
 

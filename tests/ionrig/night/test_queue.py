@@ -10,8 +10,7 @@ import time
 import pytest
 
 from ionrig.data.catalog import open_catalog
-from ionrig.night.queue import (
-    QueueSettings,
+from ionrig.night.queue_server import (
     add_item,
     is_running,
     queue_history,
@@ -20,6 +19,7 @@ from ionrig.night.queue import (
     start_queue,
     stop_queue,
 )
+from ionrig.night.queue_settings import QueueSettings
 from ionrig.night.watchdogs import WatchdogConfig
 
 SETTINGS = QueueSettings(
@@ -257,7 +257,7 @@ def test_regenerating_the_plan_list_reproduces_the_kept_file(tmp_path):
 
     import yaml
 
-    from ionrig.night.queue import regenerate_plan_list
+    from ionrig.night.queue_server import regenerate_plan_list
 
     fresh = yaml.safe_load(regenerate_plan_list(tmp_path).read_text())
     kept = yaml.safe_load(
@@ -275,7 +275,8 @@ def test_an_aborted_item_closes_its_run_and_leaves_the_rig_safe(tmp_path):
     from bluesky.utils import RunEngineInterrupted
 
     from ionrig.night.notify import read_notices
-    from ionrig.night.queue import close_night, night_log_path, open_night, ratiometric_timecourse
+    from ionrig.night.queue import close_night, open_night, ratiometric_timecourse
+    from ionrig.night.queue_settings import night_log_path
 
     big = {"reservoir_mL": 5000.0}
     settings = QueueSettings(
