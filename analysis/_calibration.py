@@ -176,62 +176,23 @@ def calibrate_two_solutions(
     """
     low_t = finite_array("low_t_s", low_t_s, ndim=1, min_size=1)
     high_t = finite_array("high_t_s", high_t_s, ndim=1, min_size=1)
-    arrays = {}
-    for name, values, t, t_name in (
-        ("low_f340", low_f340, low_t, "low_t_s"),
-        ("low_f380", low_f380, low_t, "low_t_s"),
-        ("high_f340", high_f340, high_t, "high_t_s"),
-        ("high_f380", high_f380, high_t, "high_t_s"),
-    ):
-        array = finite_array(name, values, min_size=1)
-        array = array.reshape(len(array), -1) if array.ndim == 1 else array
-        if array.ndim != 2 or array.shape[0] != t.size:
-            raise ValueError(
-                f"{name} must be (n_pairs, n_cells) with n_pairs = {t.size} (the length of "
-                f"{t_name}), got shape {np.shape(values)}"
-            )
-        arrays[name] = array
-    n_cells = arrays["low_f340"].shape[1]
-    if any(a.shape[1] != n_cells for a in arrays.values()):
-        shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
-        raise ValueError(
-            f"low_f340, low_f380, high_f340 and high_f380 must have one number of cells "
-            f"(columns), got {shapes}"
-        )
+    arrays = _plateau_arrays(
+        [
+            ("low_f340", low_f340, low_t, "low_t_s"),
+            ("low_f380", low_f380, low_t, "low_t_s"),
+            ("high_f340", high_f340, high_t, "high_t_s"),
+            ("high_f380", high_f380, high_t, "high_t_s"),
+        ]
+    )
     mg = positive_number("high_mg_free_mM", high_mg_free_mM)
     kd = positive_number("kd_mM", kd_mM)
     bound = mg / (mg + kd)
     at_s = 0.5 * (float(low_t.max()) + float(high_t.min()))
-    cells = []
-    for c in range(n_cells):
-        ratios = arrays["low_f340"][:, c] / arrays["low_f380"][:, c]
-        free340 = _value_at(low_t, arrays["low_f340"][:, c], at_s)
-        free380 = _value_at(low_t, arrays["low_f380"][:, c], at_s)
-        high340 = _value_at(high_t, arrays["high_f340"][:, c], at_s)
-        high380 = _value_at(high_t, arrays["high_f380"][:, c], at_s)
-        bound340 = (high340 - (1 - bound) * free340) / bound
-        bound380 = (high380 - (1 - bound) * free380) / bound
-        if not (free380 > 0 and bound380 > 0 and bound340 > 0):
-            raise ValueError(
-                f"cell {c}: the calibration signals are not positive (F380 free {free380:.3g}, "
-                f"bound {bound380:.3g}); check the background ROI and that the dye is loaded"
-            )
-        cells.append(
-            CellCalibration(
-                r_min=float(np.median(ratios)),
-                r_max=bound340 / bound380,
-                beta=free380 / bound380,
-            )
-        )
-
-    def mean_se(values: list[float]) -> tuple[float, float]:
-        array = np.asarray(values)
-        se = float(array.std(ddof=1) / np.sqrt(array.size)) if array.size > 1 else 0.0
-        return float(array.mean()), se
-
-    r_min, r_min_se = mean_se([c.r_min for c in cells])
-    r_max, r_max_se = mean_se([c.r_max for c in cells])
-    beta, beta_se = mean_se([c.beta for c in cells])
+    n_cells = arrays["low_f340"].shape[1]
+    cells = [_cell_calibration(c, arrays, low_t, high_t, bound, at_s) for c in range(n_cells)]
+    r_min, r_min_se = _mean_se([c.r_min for c in cells])
+    r_max, r_max_se = _mean_se([c.r_max for c in cells])
+    beta, beta_se = _mean_se([c.beta for c in cells])
     if not r_max > r_min:
         raise ValueError(
             f"the high-ion solution gives Rmax {r_max:.3g} <= Rmin {r_min:.3g}: the ionophore "
@@ -248,3 +209,65 @@ def calibrate_two_solutions(
         kd_se_mM=positive_number("kd_se_mM", kd_se_mM, allow_zero=True),
     )
     return calibration, cells
+
+
+def _plateau_arrays(
+    signals: list[tuple[str, ArrayLike, NDArray[np.float64], str]],
+) -> dict[str, NDArray[np.float64]]:
+    """Each ``(name, values, pair times (s), their name)`` as an ``(n_pairs, n_cells)`` array
+    (a 1-D array: one cell), by name, checked to have one row per pair time and one number
+    of cells in all."""
+    arrays = {}
+    for name, values, t, t_name in signals:
+        array = finite_array(name, values, min_size=1)
+        array = array.reshape(len(array), -1) if array.ndim == 1 else array
+        if array.ndim != 2 or array.shape[0] != t.size:
+            raise ValueError(
+                f"{name} must be (n_pairs, n_cells) with n_pairs = {t.size} (the length of "
+                f"{t_name}), got shape {np.shape(values)}"
+            )
+        arrays[name] = array
+    n_cells = arrays["low_f340"].shape[1]
+    if any(a.shape[1] != n_cells for a in arrays.values()):
+        shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
+        raise ValueError(
+            f"low_f340, low_f380, high_f340 and high_f380 must have one number of cells "
+            f"(columns), got {shapes}"
+        )
+    return arrays
+
+
+def _cell_calibration(
+    c: int,
+    arrays: dict[str, NDArray[np.float64]],
+    low_t: NDArray[np.float64],
+    high_t: NDArray[np.float64],
+    bound: float,
+    at_s: float,
+) -> CellCalibration:
+    """Rmin, Rmax and beta of cell ``c``: the high plateau unmixed with the bound fraction
+    ``bound``, both plateaus taken at ``at_s`` (s) (see :func:`calibrate_two_solutions`)."""
+    ratios = arrays["low_f340"][:, c] / arrays["low_f380"][:, c]
+    free340 = _value_at(low_t, arrays["low_f340"][:, c], at_s)
+    free380 = _value_at(low_t, arrays["low_f380"][:, c], at_s)
+    high340 = _value_at(high_t, arrays["high_f340"][:, c], at_s)
+    high380 = _value_at(high_t, arrays["high_f380"][:, c], at_s)
+    bound340 = (high340 - (1 - bound) * free340) / bound
+    bound380 = (high380 - (1 - bound) * free380) / bound
+    if not (free380 > 0 and bound380 > 0 and bound340 > 0):
+        raise ValueError(
+            f"cell {c}: the calibration signals are not positive (F380 free {free380:.3g}, "
+            f"bound {bound380:.3g}); check the background ROI and that the dye is loaded"
+        )
+    return CellCalibration(
+        r_min=float(np.median(ratios)),
+        r_max=bound340 / bound380,
+        beta=free380 / bound380,
+    )
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of ``values`` (SE 0 with one value)."""
+    array = np.asarray(values)
+    se = float(array.std(ddof=1) / np.sqrt(array.size)) if array.size > 1 else 0.0
+    return float(array.mean()), se

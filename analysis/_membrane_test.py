@@ -137,63 +137,24 @@ def membrane_test(
     """
     t, dt = _time_axis(time_s, min_size=12)
     sweep, n_sweeps = _mean_sweep(current_pA, t.size)
-    command = finite_array("command_mV", command_mV, ndim=1)
-    if command.size != t.size:
-        raise ValueError(
-            f"command_mV must have the length of time_s ({t.size}), got {command.size}"
-        )
+    command = _command_trace(command_mV, t.size)
     cutoff_hz = None if filter_kHz is None else 1e3 * positive_number("filter_kHz", filter_kHz)
-    onset, end, delta_v = _find_step(command)
-    if onset < 3:
-        raise ValueError(f"command_mV must hold >= 3 baseline samples before the step, got {onset}")
-    if end - onset < 10:
-        raise ValueError(f"command_mV step must last >= 10 samples, got {end - onset}")
+    onset, end, delta_v = _step_window(command)
 
     ih = float(sweep[:onset].mean())
     y = sweep[onset:end] - ih
     tw = t[onset:end] - t[onset]
-    duration = float(tw[-1])
-    tau_lo, tau_hi = dt / 20.0, duration / 2.0
-
+    tau_lo, tau_hi = dt / 20.0, float(tw[-1]) / 2.0
     if cutoff_hz is not None:
-        responses = BesselResponses(tw, cutoff_hz)
-        step_column = responses.step()
-
-        def columns(tau: float) -> NDArray[np.float64]:
-            return np.column_stack([step_column, responses.exponential(tau)])
-
-        tau, (d_iss, amp), design = _fit_tau(y, columns, tau_lo, tau_hi)
-        residual = y - design @ np.array([d_iss, amp])
-        charge = amp * tau + dt * float(residual.sum())
+        tau, d_iss, charge = _fit_filtered_step(y, tw, dt, cutoff_hz, tau_lo, tau_hi)
     else:
-        transient = y * np.sign(delta_v)
-        late = float(np.mean(transient[-max(3, transient.size // 10) :]))
-        peak = int(np.argmax(transient))
-        below = np.flatnonzero(transient[peak:] - late <= 0.5 * (transient[peak] - late))
-        start = peak + (int(below[0]) if below.size else 0)
-        if y.size - start < 6:
-            raise ValueError("current_pA must decay over >= 6 samples after the transient's peak")
-        t_fit = tw[start:] - tw[start]
-
-        def columns(tau: float) -> NDArray[np.float64]:
-            return np.column_stack([np.ones_like(t_fit), np.exp(-t_fit / tau)])
-
-        tau, (d_iss, amp_start), _ = _fit_tau(y[start:], columns, tau_lo, tau_hi)
-        amp = amp_start * np.exp(tw[start] / tau)
-        tail = amp * tau * np.exp(-duration / tau)
-        charge = float(np.trapezoid(y - d_iss, tw)) + tail
-
+        tau, d_iss, charge = _fit_settled_step(y, tw, delta_v, tau_lo, tau_hi)
     if charge * delta_v <= 0 or not np.isfinite(charge):
         raise ValueError(
             "current_pA shows no capacitive transient of the step's sign "
             "(allowed: a charging current in the direction of ΔV)"
         )
-    conductance = d_iss / delta_v if d_iss * delta_v > 0 else 0.0  # 1/GΩ
-    rt = 1.0 / conductance if conductance > 0 else np.inf
-    ra = delta_v / (charge / tau + delta_v * conductance)
-    rm = rt - ra
-    ratio = ra / rm if np.isfinite(rm) else 0.0
-    cm = charge / delta_v * (1.0 + ratio) ** 2
+    ra, rm, rt, cm = _passive_properties(charge, d_iss, tau, delta_v)
     return MembraneTest(
         ra_MOhm=float(1e3 * ra),
         rm_MOhm=float(1e3 * rm),
@@ -205,6 +166,94 @@ def membrane_test(
         charge_pC=float(charge),
         n_sweeps=n_sweeps,
     )
+
+
+def _command_trace(command_mV: ArrayLike, n_samples: int) -> NDArray[np.float64]:
+    """The command (mV), checked to have one sample per time point."""
+    command = finite_array("command_mV", command_mV, ndim=1)
+    if command.size != n_samples:
+        raise ValueError(
+            f"command_mV must have the length of time_s ({n_samples}), got {command.size}"
+        )
+    return command
+
+
+def _step_window(command: NDArray[np.float64]) -> tuple[int, int, float]:
+    """:func:`_find_step`, checked to leave >= 3 baseline samples and last >= 10 samples."""
+    onset, end, delta_v = _find_step(command)
+    if onset < 3:
+        raise ValueError(f"command_mV must hold >= 3 baseline samples before the step, got {onset}")
+    if end - onset < 10:
+        raise ValueError(f"command_mV step must last >= 10 samples, got {end - onset}")
+    return onset, end, delta_v
+
+
+def _fit_filtered_step(
+    y: NDArray[np.float64],
+    tw: NDArray[np.float64],
+    dt: float,
+    cutoff_hz: float,
+    tau_lo: float,
+    tau_hi: float,
+) -> tuple[float, float, float]:
+    """tau (s), ΔIss (pA) and Q (pA·s) of the step response ``y`` (pA over ``tw``, s from the
+    onset) with the model passed through the recording's Bessel filter and fitted to every
+    sample; Q is the fitted ``A*tau`` plus the summed residual (§7.3)."""
+    responses = BesselResponses(tw, cutoff_hz)
+    step_column = responses.step()
+
+    def columns(tau: float) -> NDArray[np.float64]:
+        return np.column_stack([step_column, responses.exponential(tau)])
+
+    tau, (d_iss, amp), design = _fit_tau(y, columns, tau_lo, tau_hi)
+    residual = y - design @ np.array([d_iss, amp])
+    charge = amp * tau + dt * float(residual.sum())
+    return tau, d_iss, charge
+
+
+def _fit_settled_step(
+    y: NDArray[np.float64],
+    tw: NDArray[np.float64],
+    delta_v: float,
+    tau_lo: float,
+    tau_hi: float,
+) -> tuple[float, float, float]:
+    """tau (s), ΔIss (pA) and Q (pA·s) of the step response ``y`` with no filter model: the
+    exponential fitted from where the transient has fallen to half its peak, Q the trapezoid
+    integral of ``y - ΔIss`` plus the fitted tail beyond the step (§1.3)."""
+    duration = float(tw[-1])
+    transient = y * np.sign(delta_v)
+    late = float(np.mean(transient[-max(3, transient.size // 10) :]))
+    peak = int(np.argmax(transient))
+    below = np.flatnonzero(transient[peak:] - late <= 0.5 * (transient[peak] - late))
+    start = peak + (int(below[0]) if below.size else 0)
+    if y.size - start < 6:
+        raise ValueError("current_pA must decay over >= 6 samples after the transient's peak")
+    t_fit = tw[start:] - tw[start]
+
+    def columns(tau: float) -> NDArray[np.float64]:
+        return np.column_stack([np.ones_like(t_fit), np.exp(-t_fit / tau)])
+
+    tau, (d_iss, amp_start), _ = _fit_tau(y[start:], columns, tau_lo, tau_hi)
+    amp = amp_start * np.exp(tw[start] / tau)
+    tail = amp * tau * np.exp(-duration / tau)
+    charge = float(np.trapezoid(y - d_iss, tw)) + tail
+    return tau, d_iss, charge
+
+
+def _passive_properties(
+    charge: float, d_iss: float, tau: float, delta_v: float
+) -> tuple[float, float, float, float]:
+    """Ra, Rm, Rt (GΩ) and Cm (nF) from Q (pA·s), ΔIss (pA), tau (s) and ΔV (mV), §1.3, §7.3:
+    ``Rt = ΔV/ΔIss`` (inf without a steady change), ``Ra = ΔV/(Q/tau + ΔV/Rt)``,
+    ``Rm = Rt - Ra``, ``Cm = (Q/ΔV)(1 + Ra/Rm)**2``."""
+    conductance = d_iss / delta_v if d_iss * delta_v > 0 else 0.0  # 1/GΩ
+    rt = 1.0 / conductance if conductance > 0 else np.inf
+    ra = delta_v / (charge / tau + delta_v * conductance)
+    rm = rt - ra
+    ratio = ra / rm if np.isfinite(rm) else 0.0
+    cm = charge / delta_v * (1.0 + ratio) ** 2
+    return ra, rm, rt, cm
 
 
 @dataclass(frozen=True)
@@ -254,11 +303,7 @@ def membrane_capacitance_from_ramp(
     """
     t, _ = _time_axis(time_s, min_size=8)
     sweep, _ = _mean_sweep(current_pA, t.size)
-    command = finite_array("command_mV", command_mV, ndim=1)
-    if command.size != t.size:
-        raise ValueError(
-            f"command_mV must have the length of time_s ({t.size}), got {command.size}"
-        )
+    command = _command_trace(command_mV, t.size)
     fraction = positive_number("central_fraction", central_fraction)
     if fraction > 1:
         raise ValueError(f"central_fraction must be in (0, 1], got {central_fraction!r}")
@@ -269,38 +314,10 @@ def membrane_capacitance_from_ramp(
         raise ValueError(
             "command_mV must contain a triangle ramp (allowed: rising and falling runs)"
         )
-    aligned = command
-    if filter_kHz is not None:
-        cutoff_hz = 1e3 * positive_number("filter_kHz", filter_kHz)
-        delay_s = BesselResponses(np.zeros(1), cutoff_hz).group_delay_s
-        aligned = np.interp(t - delay_s, t, command)
-
-    branches = {}
-    for name, mask in (("up", dv > 1e-3 * scale), ("down", dv < -1e-3 * scale)):
-        # A run of k same-sign differences spans samples start..start+k inclusive.
-        runs = [(a, b + 1) for a, b in _runs(mask) if b - a >= 3]
-        if not runs:
-            kind = "rising" if name == "up" else "falling"
-            raise ValueError(f"command_mV must contain a {kind} ramp of >= 4 samples")
-        branches[name] = runs
-    all_runs = branches["up"] + branches["down"]
-    v_lo = max(float(command[a:b].min()) for a, b in all_runs)
-    v_hi = min(float(command[a:b].max()) for a, b in all_runs)
-    if not v_hi > v_lo:
-        raise ValueError("command_mV rising and falling ramps must overlap in voltage")
-    middle, half = 0.5 * (v_lo + v_hi), 0.5 * fraction * (v_hi - v_lo)
-    grid = np.linspace(middle - half, middle + half, 101)
-
-    currents, slopes = {}, {}
-    for name, runs in branches.items():
-        per_run, run_slopes = [], []
-        for a, b in runs:
-            v, i = aligned[a:b], sweep[a:b]
-            order = np.argsort(v)
-            per_run.append(np.interp(grid, v[order], i[order]))
-            run_slopes.append(np.polyfit(t[a:b], command[a:b], 1)[0])
-        currents[name] = np.mean(per_run, axis=0)
-        slopes[name] = float(np.mean(run_slopes))  # mV/s
+    aligned = _command_seen_by_current(t, command, filter_kHz)
+    branches = _ramp_branches(dv, scale)
+    grid = _shared_voltage_grid(command, branches, fraction)
+    currents, slopes = _branch_currents(branches, t, command, aligned, sweep, grid)
     # pA / (mV/s) = nF ; pA/mV = nS
     cm_nF = float(np.mean(currents["up"] - currents["down"])) / (slopes["up"] - slopes["down"])
     conductance_nS = float(np.polyfit(grid, 0.5 * (currents["up"] + currents["down"]), 1)[0])
@@ -317,3 +334,65 @@ def membrane_capacitance_from_ramp(
         up_slope_mV_per_ms=slopes["up"] / 1e3,
         down_slope_mV_per_ms=slopes["down"] / 1e3,
     )
+
+
+def _command_seen_by_current(
+    t: NDArray[np.float64], command: NDArray[np.float64], filter_kHz: float | None
+) -> NDArray[np.float64]:
+    """The command (mV) the current answers: delayed by the Bessel filter's DC group delay
+    ``sum(-1/p_i)`` when ``filter_kHz`` is given (§7.2), else the command itself."""
+    if filter_kHz is None:
+        return command
+    cutoff_hz = 1e3 * positive_number("filter_kHz", filter_kHz)
+    delay_s = BesselResponses(np.zeros(1), cutoff_hz).group_delay_s
+    return np.interp(t - delay_s, t, command)
+
+
+def _ramp_branches(dv: NDArray[np.float64], scale: float) -> dict[str, list[tuple[int, int]]]:
+    """(start, stop) sample ranges of the rising (``up``) and falling (``down``) runs of the
+    command, each >= 4 samples, from its sample-to-sample change ``dv`` (mV)."""
+    branches = {}
+    for name, mask in (("up", dv > 1e-3 * scale), ("down", dv < -1e-3 * scale)):
+        # A run of k same-sign differences spans samples start..start+k inclusive.
+        runs = [(a, b + 1) for a, b in _runs(mask) if b - a >= 3]
+        if not runs:
+            kind = "rising" if name == "up" else "falling"
+            raise ValueError(f"command_mV must contain a {kind} ramp of >= 4 samples")
+        branches[name] = runs
+    return branches
+
+
+def _shared_voltage_grid(
+    command: NDArray[np.float64], branches: dict[str, list[tuple[int, int]]], fraction: float
+) -> NDArray[np.float64]:
+    """101 voltages (mV) over the central ``fraction`` of the range every run covers."""
+    all_runs = branches["up"] + branches["down"]
+    v_lo = max(float(command[a:b].min()) for a, b in all_runs)
+    v_hi = min(float(command[a:b].max()) for a, b in all_runs)
+    if not v_hi > v_lo:
+        raise ValueError("command_mV rising and falling ramps must overlap in voltage")
+    middle, half = 0.5 * (v_lo + v_hi), 0.5 * fraction * (v_hi - v_lo)
+    return np.linspace(middle - half, middle + half, 101)
+
+
+def _branch_currents(
+    branches: dict[str, list[tuple[int, int]]],
+    t: NDArray[np.float64],
+    command: NDArray[np.float64],
+    aligned: NDArray[np.float64],
+    sweep: NDArray[np.float64],
+    grid: NDArray[np.float64],
+) -> tuple[dict[str, NDArray[np.float64]], dict[str, float]]:
+    """Per branch: the current (pA) on ``grid`` averaged over its runs, and the mean slope of
+    its runs (mV/s)."""
+    currents, slopes = {}, {}
+    for name, runs in branches.items():
+        per_run, run_slopes = [], []
+        for a, b in runs:
+            v, i = aligned[a:b], sweep[a:b]
+            order = np.argsort(v)
+            per_run.append(np.interp(grid, v[order], i[order]))
+            run_slopes.append(np.polyfit(t[a:b], command[a:b], 1)[0])
+        currents[name] = np.mean(per_run, axis=0)
+        slopes[name] = float(np.mean(run_slopes))  # mV/s
+    return currents, slopes
