@@ -102,40 +102,11 @@ def _image() -> tuple[np.ndarray, list[analysis.CircleRoi]]:
     return image, [analysis.CircleRoi(12.0, 14.0, 4.0)]
 
 
-@pytest.fixture(scope="module")
-def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
-    """One valid call of every public function: its keyword arguments."""
-    t_step, i_step, v_step = rc_step(
-        ra_MOhm=10.0, cm_pF=20.0, rm_MOhm=500.0, filter_kHz=None, sample_kHz=50.0
-    )
-    t_tri, i_tri, v_tri = rc_triangle(
-        ra_MOhm=10.0, cm_pF=20.0, rm_MOhm=500.0, filter_kHz=None, sample_kHz=50.0
-    )
-    command, current = _iv_ramp()
-    image, cells = _image()
+def _calibration_calls() -> dict[str, dict[str, Any]]:
+    """Valid calls of the calibration and ratiometry functions."""
     fb = 100.0 / (100.0 + 1.9)
     low = np.tile([[40.0, 42.0]], (4, 1)), np.tile([[100.0, 105.0]], (4, 1))
     high = fb * 60 + (1 - fb) * low[0], fb * 20 + (1 - fb) * low[1]
-    conc = np.array([0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
-    stack = np.arange(4 * 8 * 8, dtype=np.float64).reshape(4, 8, 8)
-    mask_a = np.zeros((8, 8), bool)
-    mask_a[1:3, 1:3] = True
-    mask_b = np.zeros((8, 8), bool)
-    mask_b[5:7, 5:7] = True
-    t_iv = np.linspace(0, 0.1, 101)
-    sweeps = np.outer([-80.0, -40.0, 0.0, 40.0, 80.0], np.ones(101)) * 0.5 + 2.0
-    ramp_times = np.array([0.0, 2.0, 4.0, 6.0, 8.0])
-    t_phases = np.arange(0.0, 400.0, 10.0)
-    step = np.select([t_phases < 100, t_phases < 200, t_phases < 300], [0.8, 0.7, 0.8], 1.2)
-    signal_phases = np.column_stack([step, 1.1 * step])
-    phases = [
-        ("baseline", "a", 0.0, 100.0),
-        ("control", "c", 100.0, 200.0),
-        ("washout", "a", 200.0, 300.0),
-        ("treatment", "b", 300.0, 400.0),
-    ]
-    every = analysis.phase_changes(t_phases, signal_phases, phases, window_s=50.0)
-    changes = [every[0], every[2]]
     return {
         "calibrate": {
             "r_min_ratios": [0.4, 0.41, 0.39],
@@ -156,8 +127,83 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "kd_mM": 1.9,
             "kd_se_mM": 0.1,
         },
+        "ion_concentration": {
+            "ratio": [1.0, 1.5],
+            "r_min": 0.4,
+            "r_max": 3.0,
+            "kd": 1.9,
+            "beta": 5.0,
+        },
+        "ratio": {
+            "f340": [100.0, 110.0],
+            "f380": [50.0, 55.0],
+            "background340": 10.0,
+            "background380": 10.0,
+            "exposure340_ms": 10.0,
+            "exposure380_ms": 5.0,
+        },
+        "ratiometric_estimate": {
+            "cell340_adu": np.full(4, 3000.0),
+            "bg340_adu": np.full(4, 1000.0),
+            "cell380_adu": np.full(4, 2000.0),
+            "bg380_adu": np.full(4, 900.0),
+            "n_cell_px": 30,
+            "n_bg_px": 100,
+            "exposure340_ms": 10.0,
+            "exposure380_ms": 5.0,
+            "gain_adu_per_e": 0.146,
+            "read_noise_e": 16.4,
+            "r_min": 0.4,
+            "r_max": 3.0,
+            "kd": 1.9,
+            "beta": 5.0,
+            "excess_noise_factor": 1.0,
+        },
+    }
+
+
+def _image_calls() -> dict[str, dict[str, Any]]:
+    """Valid calls of the cell-detection and ROI functions."""
+    image, cells = _image()
+    stack = np.arange(4 * 8 * 8, dtype=np.float64).reshape(4, 8, 8)
+    mask_a = np.zeros((8, 8), bool)
+    mask_a[1:3, 1:3] = True
+    mask_b = np.zeros((8, 8), bool)
+    mask_b[5:7, 5:7] = True
+    return {
         "detect_background": {"image": image, "cells": cells, "size_px": 6, "clearance_px": 2},
         "detect_cells": {"image": image, "max_cells": 5, "min_area_px": 8, "threshold_sigma": 6.0},
+        "roi_from_spec": {
+            "spec": {"shape": "circle", "x_px": 5.0, "y_px": 5.0, "radius_px": 2.0},
+            "name": "spec",  # errors name the ROI by this label
+        },
+        "roi_mask": {
+            "roi": {"shape": "circle", "x_px": 5.0, "y_px": 5.0, "radius_px": 2.0},
+            "shape": (20, 20),
+        },
+        "roi_sums": {"stack": stack, "masks": [mask_a, mask_b], "chunk_frames": 2},
+        "subtract_background": {
+            "traces": analysis.roi_sums(stack, [mask_a, mask_b]),
+            "background_index": 1,
+        },
+    }
+
+
+def _fit_calls() -> dict[str, dict[str, Any]]:
+    """Valid calls of the curve fits and the phase analysis."""
+    conc = np.array([0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+    t_phases = np.arange(0.0, 400.0, 10.0)
+    step = np.select([t_phases < 100, t_phases < 200, t_phases < 300], [0.8, 0.7, 0.8], 1.2)
+    signal_phases = np.column_stack([step, 1.1 * step])
+    phases = [
+        ("baseline", "a", 0.0, 100.0),
+        ("control", "c", 100.0, 200.0),
+        ("washout", "a", 200.0, 300.0),
+        ("treatment", "b", 300.0, 400.0),
+    ]
+    every = analysis.phase_changes(t_phases, signal_phases, phases, window_s=50.0)
+    changes = [every[0], every[2]]
+    return {
         "fit_hill": {
             "concentration": conc,
             "response": 100.0 / (1 + conc / 1.5) + np.array([0.3, -0.2, 0.1, 0, -0.1, 0.2, 0]),
@@ -174,7 +220,10 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "decreasing": True,
             "hill": (1.0, 1.0),
         },
-        "fit_linear_leak": {"command_mV": command, "current_pA": current, "fit_mV": (-90.0, 0.0)},
+        "fit_run_up": {
+            "time_s": np.arange(0.0, 210.0, 10.0),
+            "current_pA": 100 * (1 - np.exp(-np.arange(0.0, 210.0, 10.0) / 60)),
+        },
         "phase_changes": {
             "t_s": t_phases,
             "signal": signal_phases,
@@ -182,17 +231,23 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "window_s": 50.0,
         },
         "specific_change": {"treatment": changes[1], "control": changes[0]},
-        "fit_run_up": {
-            "time_s": np.arange(0.0, 210.0, 10.0),
-            "current_pA": 100 * (1 - np.exp(-np.arange(0.0, 210.0, 10.0) / 60)),
-        },
-        "ion_concentration": {
-            "ratio": [1.0, 1.5],
-            "r_min": 0.4,
-            "r_max": 3.0,
-            "kd": 1.9,
-            "beta": 5.0,
-        },
+    }
+
+
+def _current_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
+    """Valid calls of the patch-clamp current analyses."""
+    t_step, i_step, v_step = rc_step(
+        ra_MOhm=10.0, cm_pF=20.0, rm_MOhm=500.0, filter_kHz=None, sample_kHz=50.0
+    )
+    t_tri, i_tri, v_tri = rc_triangle(
+        ra_MOhm=10.0, cm_pF=20.0, rm_MOhm=500.0, filter_kHz=None, sample_kHz=50.0
+    )
+    command, current = _iv_ramp()
+    t_iv = np.linspace(0, 0.1, 101)
+    sweeps = np.outer([-80.0, -40.0, 0.0, 40.0, 80.0], np.ones(101)) * 0.5 + 2.0
+    ramp_times = np.array([0.0, 2.0, 4.0, 6.0, 8.0])
+    return {
+        "fit_linear_leak": {"command_mV": command, "current_pA": current, "fit_mV": (-90.0, 0.0)},
         "iv_curve": {
             "voltage_mV": np.linspace(-100, 100, 41),
             "current_pA": 0.2 * np.linspace(-100, 100, 41) - 3.0,
@@ -227,44 +282,6 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "filter_kHz": 10.0,
         },
         "ramp_samples": {"command_mV": command},
-        "ratio": {
-            "f340": [100.0, 110.0],
-            "f380": [50.0, 55.0],
-            "background340": 10.0,
-            "background380": 10.0,
-            "exposure340_ms": 10.0,
-            "exposure380_ms": 5.0,
-        },
-        "ratiometric_estimate": {
-            "cell340_adu": np.full(4, 3000.0),
-            "bg340_adu": np.full(4, 1000.0),
-            "cell380_adu": np.full(4, 2000.0),
-            "bg380_adu": np.full(4, 900.0),
-            "n_cell_px": 30,
-            "n_bg_px": 100,
-            "exposure340_ms": 10.0,
-            "exposure380_ms": 5.0,
-            "gain_adu_per_e": 0.146,
-            "read_noise_e": 16.4,
-            "r_min": 0.4,
-            "r_max": 3.0,
-            "kd": 1.9,
-            "beta": 5.0,
-            "excess_noise_factor": 1.0,
-        },
-        "roi_from_spec": {
-            "spec": {"shape": "circle", "x_px": 5.0, "y_px": 5.0, "radius_px": 2.0},
-            "name": "spec",  # errors name the ROI by this label
-        },
-        "roi_mask": {
-            "roi": {"shape": "circle", "x_px": 5.0, "y_px": 5.0, "radius_px": 2.0},
-            "shape": (20, 20),
-        },
-        "roi_sums": {"stack": stack, "masks": [mask_a, mask_b], "chunk_frames": 2},
-        "subtract_background": {
-            "traces": analysis.roi_sums(stack, [mask_a, mask_b]),
-            "background_index": 1,
-        },
         "trpm7_ramps": {
             "ramps_pA": np.vstack([current * (1 + k) for k in range(5)]),
             "command_mV": command,
@@ -273,6 +290,17 @@ def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
             "leak_ramps": 1,
             "at_mV": (80.0, -80.0),
         },
+    }
+
+
+@pytest.fixture(scope="module")
+def good_calls(rc_step, rc_triangle) -> dict[str, dict[str, Any]]:
+    """One valid call of every public function: its keyword arguments."""
+    return {
+        **_calibration_calls(),
+        **_image_calls(),
+        **_fit_calls(),
+        **_current_calls(rc_step, rc_triangle),
     }
 
 
