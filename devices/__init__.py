@@ -15,6 +15,7 @@ from ._perfusion import (
 )
 from ._port import BlockingPort, RetryPolicy, transient_io_error
 from ._readouts import ComputedReadout, ReadingSnapshot
+from ._recording import RecordField, RecordFile
 from ._rig import ROLES, ClockReadable, Rig
 from ._sequencer import ExcitationSequence, ExcitationSequencer, RingBufferDriver
 from ._soft_roles import SoftAmplifier, SoftPerfusion
@@ -42,6 +43,8 @@ __all__ = [
     "PressureController",
     "PressureDriver",
     "ReadingSnapshot",
+    "RecordField",
+    "RecordFile",
     "RetryPolicy",
     "Rig",
     "RingBufferDriver",

@@ -55,10 +55,10 @@ from ._micromanager import (
     MicroManagerImageError,
     simulated_core,
 )
-from ._newera import NewEraPump, PumpAlarm, PumpDispensed, PumpStatus
+from ._newera import NewEraPump, PumpAlarm, PumpDispensed, PumpStatus, format_ne_number
 from ._nidaqmx import NidaqmxDaq
 from ._pressure import PressureRegulator
-from ._temperature import TemperatureMonitor
+from ._temperature import WARNER_TC_MONITOR_C_PER_V, TemperatureMonitor
 from ._thorlabs import ThorlabsFW102C
 from ._transport import SerialInstrument, is_visa_resource, open_adapter
 from ._valves import TtlValveController
@@ -70,6 +70,7 @@ __all__ = [
     "BETA_SETTINGS",
     "COMMAND_SENSITIVITIES_MV_PER_V",
     "SWEEP_RATE_RANGE_HZ",
+    "WARNER_TC_MONITOR_C_PER_V",
     "AmplifierModeError",
     "Axopatch200B",
     "AxopatchChannels",
@@ -115,6 +116,7 @@ __all__ = [
     "UnknownCommandError",
     "as_daq",
     "channel_kind",
+    "format_ne_number",
     "is_visa_resource",
     "open_adapter",
     "simulated_core",

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
 
-from ionrig.devices import Camera
-from ionrig.devices._recording import RecordField, RecordFile
+from ionrig.devices import Camera, RecordField, RecordFile
 from ionrig.simulators import CameraSensor, Cell, ScaledClock, SimulatedCamera, World
 
 N_FRAMES = 40

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from ionrig.devices.drivers import (
+    AXOPATCH_200B_FILTER_TELEGRAPH,
+    AXOPATCH_200B_GAIN_TELEGRAPH,
+    AXOPATCH_200B_MODE_TELEGRAPH,
     AmplifierModeError,
     Axopatch200B,
     AxopatchChannels,
@@ -18,11 +21,6 @@ from ionrig.devices.drivers import (
     DaqReadingError,
     InstrumentReplyError,
     InstrumentSafetyError,
-)
-from ionrig.devices.drivers._axopatch import (
-    AXOPATCH_200B_FILTER_TELEGRAPH,
-    AXOPATCH_200B_GAIN_TELEGRAPH,
-    AXOPATCH_200B_MODE_TELEGRAPH,
 )
 from ionrig.simulators import Fault, FaultKind, ScaledClock, SimulatedDaq
 

@@ -22,8 +22,8 @@ from ionrig.devices.drivers import (
     PumpDispensed,
     PumpStatus,
     UnknownCommandError,
+    format_ne_number,
 )
-from ionrig.devices.drivers._newera import format_ne_number
 
 
 def ok(status: str = "S", data: str = "", address: int = 0) -> bytes:

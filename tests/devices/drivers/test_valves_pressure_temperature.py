@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ionrig.devices.drivers import (
+    WARNER_TC_MONITOR_C_PER_V,
     Daq,
     DaqDeviceLost,
     DaqReadingError,
@@ -13,7 +14,6 @@ from ionrig.devices.drivers import (
     TemperatureMonitor,
     TtlValveController,
 )
-from ionrig.devices.drivers._temperature import WARNER_TC_MONITOR_C_PER_V
 from ionrig.simulators import Fault, FaultKind, ScaledClock, SimulatedDaq
 
 LINES = {"control": "Dev1/port0/line0", "Mg0": "Dev1/port0/line1", "Mg3": "Dev1/port0/line2"}
