@@ -62,7 +62,7 @@ class _SweepTriggerLogic(DetectorTriggerLogic):
         self._amplifier = amplifier
 
     async def prepare_internal(self, num: int, livetime: float, deadtime: float) -> None:
-        self._amplifier._recording.count = max(1, num)
+        self._amplifier.acquisition.count = max(1, num)
 
     async def default_trigger_info(self) -> TriggerInfo:
         return TriggerInfo()
@@ -133,10 +133,10 @@ class PatchAmplifier(RecordingDetector):
             float, 0.0, units="MOhm", getter=self.seal_test_MOhm
         )
         self._summarise_protocol()
-        self._recording = RecordingAcquireLogic(self._port, self._record_one, self._on_sweep)
+        self.acquisition = RecordingAcquireLogic(self._port, self._record_one, self._on_sweep)
         self.add_detector_logics(
             _SweepTriggerLogic(self),
-            self._recording,
+            self.acquisition,
             RecordingDataLogic(
                 self._port, path_provider, self._fields, self._on_open, self.sweeps_written
             ),

@@ -117,7 +117,7 @@ class _ExposureTriggerLogic(DetectorTriggerLogic):
             raise ValueError(f"livetime must be >= 0 s, got {livetime!r}")
         if livetime > 0:
             await self._camera.exposure_ms.set(livetime * 1000.0)
-        self._camera._recording.count = max(1, num)
+        self._camera.acquisition.count = max(1, num)
         self._camera._exposure_now_ms = await self._camera.exposure_ms.get_value()
         self._camera._external_trigger = external
         driver = self._camera._driver
@@ -183,10 +183,10 @@ class Camera(RecordingDetector):
         self._exposure_over = asyncio.Event()
         self._trigger_status: AsyncStatus | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._recording = RecordingAcquireLogic(self._port, self._acquire_one, self._on_frame)
+        self.acquisition = RecordingAcquireLogic(self._port, self._acquire_one, self._on_frame)
         self.add_detector_logics(
             _ExposureTriggerLogic(self),
-            self._recording,
+            self.acquisition,
             RecordingDataLogic(
                 self._port, path_provider, self._fields, self._on_open, self.frames_written
             ),
@@ -247,7 +247,7 @@ class Camera(RecordingDetector):
         StreamDatum documents reference. Only for triggered single frames: a burst (fly) is
         collected as it goes and never replayed."""
         status = self._trigger_status
-        if status is None or self._recording.count != 1 or self._file is None:
+        if status is None or self.acquisition.count != 1 or self._file is None:
             return
         if not status.done:
             await asyncio.wait({status.task}, timeout=self.trigger_timeout_s + 60.0)

@@ -438,9 +438,11 @@ class RecordingDataLogic(DetectorDataLogic):
 
 
 class RecordingDetector(StandardDetector):
-    """A StandardDetector with a :class:`RecordingAcquireLogic` in ``_recording``."""
+    """A StandardDetector with a :class:`RecordingAcquireLogic` in ``acquisition``."""
 
-    _recording: RecordingAcquireLogic
+    #: The acquisition (records per prepare, flush interval, the error that ended it); the
+    #: subclass sets it before adding it with :meth:`add_detector_logics`.
+    acquisition: RecordingAcquireLogic
 
     def add_detector_logics(
         self, *logics: DetectorTriggerLogic | DetectorAcquireLogic | DetectorDataLogic
@@ -458,7 +460,7 @@ class RecordingDetector(StandardDetector):
         self, updates: AsyncIterator[WatcherUpdate[int]]
     ) -> AsyncIterator[WatcherUpdate[int]]:
         """Pass ``updates`` through, but raise the acquisition's error as soon as it fails."""
-        failed = asyncio.ensure_future(self._recording.failed.wait())
+        failed = asyncio.ensure_future(self.acquisition.failed.wait())
         try:
             while True:
                 next_update = asyncio.ensure_future(anext(updates))
@@ -467,7 +469,7 @@ class RecordingDetector(StandardDetector):
                     next_update.cancel()
                     with suppress(asyncio.CancelledError, StopAsyncIteration):
                         await next_update
-                    raise self._recording.error or RuntimeError(f"{self.name}: acquisition failed")
+                    raise self.acquisition.error or RuntimeError(f"{self.name}: acquisition failed")
                 try:
                     update = next_update.result()
                 except StopAsyncIteration:
@@ -480,15 +482,15 @@ class RecordingDetector(StandardDetector):
     @WatchableAsyncStatus.wrap
     async def trigger(self) -> AsyncIterator[WatcherUpdate[int]]:
         """Acquire one record (as ``StandardDetector.trigger``), failing at once on an error."""
-        self._recording.failed.clear()  # a failure of an earlier trigger is not this one's
-        self._recording.error = None
+        self.acquisition.failed.clear()  # a failure of an earlier trigger is not this one's
+        self.acquisition.error = None
         async for update in self._fail_fast(standard_trigger_updates(self)):
             yield update
 
     @WatchableAsyncStatus.wrap
     async def complete(self) -> AsyncIterator[WatcherUpdate[int]]:
         """Wait for a fly scan's records (as ``StandardDetector.complete``), failing at once."""
-        if self._recording.failed.is_set():
-            raise self._recording.error or RuntimeError(f"{self.name}: acquisition failed")
+        if self.acquisition.failed.is_set():
+            raise self.acquisition.error or RuntimeError(f"{self.name}: acquisition failed")
         async for update in self._fail_fast(standard_complete_updates(self)):
             yield update

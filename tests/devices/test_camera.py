@@ -275,7 +275,7 @@ def test_a_stopped_fly_acquisition_takes_no_more_frames(RE, camera, camera_drive
         await camera.prepare(TriggerInfo(number_of_events=100_000, livetime=0.01))
         await camera.kickoff()
         await asyncio.sleep(0.05)
-        await camera._recording.ensure_stopped()  # as unstage and a failed plan do
+        await camera.acquisition.ensure_stopped()  # as unstage and a failed plan do
         taken = camera_driver.frames_taken
         await asyncio.sleep(0.2)  # the file is still open: nothing else ends the thread
         later = camera_driver.frames_taken

@@ -220,7 +220,7 @@ def test_frames_written_never_runs_ahead_of_a_reader_in_another_process(RE, tmp_
             now_s=world.clock.now_s,
             exposure_ms=10.0,
         )
-    camera._recording.flush_interval_s = 0.05
+    camera.acquisition.flush_interval_s = 0.05
     n_frames = 150
     path = tmp_path / "batches.h5"
     reader = subprocess.Popen(
