@@ -1,7 +1,9 @@
 """The rig room: what a rig is made of and how it is built.
 
 - :mod:`ionrig.rig.config`: checking configuration mappings against frozen dataclasses.
-- :mod:`ionrig.rig.rigfile`: rig files (YAML) read into a :class:`RigConfig`.
+- :mod:`ionrig.rig.sections`: the rig file's sections (pydantic dataclasses).
+- :mod:`ionrig.rig.rigfile`: rig files (YAML) read into a :class:`RigConfig`, and their JSON
+  Schema (:func:`rig_file_json_schema`).
 - :mod:`ionrig.rig.build`: :func:`load_rig`, which builds and connects the instruments.
 - :mod:`ionrig.rig.wiring`: the simulated instruments and how they act on the simulated world.
 - :mod:`ionrig.rig.solutions`: the lab's solutions files, as the command line shows them.
@@ -17,6 +19,7 @@ from ionrig.rig.rigfile import (
     check_solution_names,
     read_rig_config,
     read_solutions,
+    rig_file_json_schema,
     solutions_origin,
 )
 
@@ -27,5 +30,6 @@ __all__ = [
     "load_rig",
     "read_rig_config",
     "read_solutions",
+    "rig_file_json_schema",
     "solutions_origin",
 ]
