@@ -127,6 +127,12 @@ class RecordFile:
         self._flushed_at_s = time.monotonic()
         self._lock = threading.Lock()
 
+    @property
+    def dataset_rows(self) -> list[int]:
+        """Rows each field's dataset has now, in field order: the records written, or more for
+        a one-record-per-chunk dataset grown ahead of an acquisition (:meth:`expect`)."""
+        return [dataset.shape[0] for dataset in self._datasets]
+
     def expect(self, n_records: int) -> None:
         """Announce ``n_records`` more records: chunked datasets grow ahead up to them."""
         self._expected_end = self.records_appended + max(0, n_records)

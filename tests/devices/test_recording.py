@@ -110,7 +110,7 @@ def test_a_record_file_flushes_every_record_by_default(tmp_path):
     for i in range(3):
         record_file.append(_record(i))
         assert record_file.records_written == i + 1
-        assert [d.shape[0] for d in record_file._datasets] == [i + 1] * 3
+        assert record_file.dataset_rows == [i + 1] * 3
     record_file.close()
 
 
@@ -120,14 +120,13 @@ def test_a_record_file_grows_in_blocks_and_ends_at_the_last_flushed_record(tmp_p
     for i in range(3):
         record_file.append(_record(i))
     assert record_file.records_written == 0  # nothing flushed: nothing announced
-    frames, t_s, sums = record_file._datasets
-    assert frames.shape[0] == 50 and t_s.shape[0] == sums.shape[0] == 0  # grown ahead
+    assert record_file.dataset_rows == [50, 0, 0]  # frames grown ahead; times and sums buffered
     record_file.flush()
     assert record_file.records_written == 3
-    assert [d.shape[0] for d in record_file._datasets] == [3, 3, 3]  # trimmed at the flush
+    assert record_file.dataset_rows == [3, 3, 3]  # trimmed at the flush
     for i in range(3, 5):
         record_file.append(_record(i))
-    assert frames.shape[0] > 5
+    assert record_file.dataset_rows[0] > 5
     record_file.close()  # flushes the rest, trims to it
     with h5py.File(tmp_path / "blocks.h5", "r") as file:
         assert file["/entry/data/data"].shape == (5, 4, 4)

@@ -102,6 +102,7 @@ class RecordingCamera(SimulatedCamera):
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
+        self.world = world
         self.exposures_ms: list[float] = []
 
     def snap(self, exposure_ms: float):
@@ -355,7 +356,7 @@ def test_configuration_errors_name_the_call(tmp_path):
 
 
 def test_the_camera_device_records_frames_end_to_end(RE, docs, tmp_path, sim_camera):
-    world = sim_camera._world
+    world = sim_camera.world
     with init_devices():
         camera = Camera(
             MicroManagerCamera(simulated_core(sim_camera)),
