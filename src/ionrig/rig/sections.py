@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, PlainValidator
 from pydantic.dataclasses import dataclass
 
-from ionrig.devices.drivers._axopatch import (
+from ionrig.devices.drivers import (
     AXOPATCH_200B_FILTER_TELEGRAPH,
     AXOPATCH_200B_GAIN_TELEGRAPH,
     BETA_SETTINGS,

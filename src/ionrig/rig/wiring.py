@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ionrig.devices.drivers import AxopatchChannels
-from ionrig.devices.drivers._axopatch import (
+from ionrig.devices.drivers import (
     AXOPATCH_200B_FILTER_TELEGRAPH,
     AXOPATCH_200B_GAIN_TELEGRAPH,
     AXOPATCH_200B_MODE_TELEGRAPH,
+    AxopatchChannels,
     AxopatchMode,
 )
 from ionrig.rig.config import ConfigError
