@@ -10,19 +10,12 @@ from ._operator import (
     operator_step,
     set_unattended,
 )
-from ._patch import (
-    SET_AMPLIFIER_MODE,
-    PatchFailure,
-    break_in,
-    form_seal,
-    membrane_test,
-    pipette_resistance,
-    ramp_command,
-    trpm7_ramps,
-)
+from ._patch import break_in, form_seal, membrane_test, pipette_resistance
 from ._patch_cell import FILL_PIPETTE, PATCH_STATES, WITHDRAW_PIPETTE, PatchResult, patch_cell
+from ._patch_stubs import SET_AMPLIFIER_MODE, PatchFailure
 from ._perfusion import exchange_solution, wash
 from ._protocols import voltage_ramp, voltage_steps
+from ._ramps import ramp_command, trpm7_ramps
 from ._timecourse import BACKGROUND_ROI, ratiometric_timecourse
 from ._uptake import MgUptakeResult, mg_uptake
 from ._validation import PlanParameterError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -18,6 +19,7 @@ from ionrig.devices import ComputedReadout, Rig
 from ._chemistry import chemistry_md
 from ._imaging import (
     Imaging,
+    ImagingRequest,
     check_imaging,
     current_calibration,
     open_imaging,
@@ -105,6 +107,93 @@ def imaging_phase(
                     return start_s, times[-1], True
 
 
+@dataclass(frozen=True)
+class _CalibrationSettings:
+    """Checked :func:`calibrate_in_situ` arguments, with the two solutions' compositions
+    (mM)."""
+
+    rmin_solution: str
+    rmax_solution: str
+    low: Mapping[str, float]
+    high: Mapping[str, float]
+    rmax_mg_free_mM: float
+    kd_mM: float
+    interval_s: float
+    max_equilibrate_min: float
+    plateau_window_min: float
+    plateau_tolerance: float
+    bath_volumes: float
+
+
+def _check_solutions(
+    rig: Rig, rmin_solution: Any, rmax_solution: Any
+) -> tuple[Mapping[str, float], Mapping[str, float]]:
+    """Both solutions known, different, with ionophore, the low one Mg-free with a chelator;
+    returns their compositions (mM)."""
+    check_solution(rig, rmin_solution, "rmin_solution")
+    check_solution(rig, rmax_solution, "rmax_solution")
+    if rmin_solution == rmax_solution:
+        raise PlanParameterError("rmin_solution and rmax_solution must be different solutions")
+    low = rig.perfusion.composition(rmin_solution)
+    high = rig.perfusion.composition(rmax_solution)
+    for name, composition in ((rmin_solution, low), (rmax_solution, high)):
+        if composition.get("ionophore_uM", 0.0) <= 0:
+            raise PlanParameterError(
+                f"solution {name!r} has no ionophore (ionophore_uM): the cells would not "
+                "equilibrate with it"
+            )
+    if low.get("mg_mM", 0.0) > 0 or chelators_mM(low) <= 0:
+        raise PlanParameterError(
+            f"rmin_solution {rmin_solution!r} must be Mg-free with a chelator (EDTA/EGTA), "
+            f"got mg_mM={low.get('mg_mM', 0.0):g}, chelators {chelators_mM(low):g} mM"
+        )
+    return low, high
+
+
+def _check_constants(
+    rig: Rig, high: Mapping[str, float], rmax_solution: str, rmax_mg_free_mM: Any, kd_mM: Any
+) -> tuple[float, float]:
+    """The high solution's free Mg²⁺ and the Kd (mM), given or defaulted."""
+    if rmax_mg_free_mM is None:
+        rmax_mg_free_mM = excess_free_mg_mM(high, parameter=f"rmax_solution {rmax_solution!r}")
+    else:
+        rmax_mg_free_mM = check_number(
+            "rmax_mg_free_mM", rmax_mg_free_mM, minimum=1.0, maximum=1000.0, unit="mM"
+        )
+    if kd_mM is None:
+        assumed = current_calibration(rig)
+        if assumed is None:
+            raise PlanParameterError("kd_mM is required: the rig has no calibration section")
+        kd_mM = float(assumed["kd_mM"])
+    kd_mM = check_number("kd_mM", kd_mM, minimum=0.01, maximum=100.0, unit="mM")
+    return rmax_mg_free_mM, kd_mM
+
+
+def _check_equilibration(
+    interval_s: Any, max_equilibrate_min: Any, plateau_window_min: Any
+) -> tuple[float, float, float]:
+    """Pair interval (s), longest equilibration (min) and plateau window (min): the window
+    shorter than the equilibration and holding at least 4 pairs."""
+    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
+    max_equilibrate_min = check_number(
+        "max_equilibrate_min", max_equilibrate_min, minimum=1.0, maximum=240.0, unit="min"
+    )
+    plateau_window_min = check_number(
+        "plateau_window_min", plateau_window_min, minimum=0.5, maximum=60.0, unit="min"
+    )
+    if plateau_window_min >= max_equilibrate_min:
+        raise PlanParameterError(
+            f"plateau_window_min must be below max_equilibrate_min ({max_equilibrate_min:g} "
+            f"min), got {plateau_window_min:g}"
+        )
+    if plateau_window_min * 60.0 < 4 * interval_s:
+        raise PlanParameterError(
+            f"plateau_window_min must hold at least 4 pairs ({4 * interval_s / 60:.3g} min at "
+            f"interval_s={interval_s:g}), got {plateau_window_min:g}"
+        )
+    return interval_s, max_equilibrate_min, plateau_window_min
+
+
 def calibrate_in_situ(
     rig: Rig,
     *,
@@ -141,53 +230,12 @@ def calibrate_in_situ(
     imaging runs on this rig rely on it (their start documents' ``calibration.source_uid``).
     The flow is left stopped (the cells are permeabilised). Returns the start uid.
     """
-    check_solution(rig, rmin_solution, "rmin_solution")
-    check_solution(rig, rmax_solution, "rmax_solution")
-    if rmin_solution == rmax_solution:
-        raise PlanParameterError("rmin_solution and rmax_solution must be different solutions")
-    low = rig.perfusion.composition(rmin_solution)
-    high = rig.perfusion.composition(rmax_solution)
-    for name, composition in ((rmin_solution, low), (rmax_solution, high)):
-        if composition.get("ionophore_uM", 0.0) <= 0:
-            raise PlanParameterError(
-                f"solution {name!r} has no ionophore (ionophore_uM): the cells would not "
-                "equilibrate with it"
-            )
-    if low.get("mg_mM", 0.0) > 0 or chelators_mM(low) <= 0:
-        raise PlanParameterError(
-            f"rmin_solution {rmin_solution!r} must be Mg-free with a chelator (EDTA/EGTA), "
-            f"got mg_mM={low.get('mg_mM', 0.0):g}, chelators {chelators_mM(low):g} mM"
-        )
-    if rmax_mg_free_mM is None:
-        rmax_mg_free_mM = excess_free_mg_mM(high, parameter=f"rmax_solution {rmax_solution!r}")
-    else:
-        rmax_mg_free_mM = check_number(
-            "rmax_mg_free_mM", rmax_mg_free_mM, minimum=1.0, maximum=1000.0, unit="mM"
-        )
-    if kd_mM is None:
-        assumed = current_calibration(rig)
-        if assumed is None:
-            raise PlanParameterError("kd_mM is required: the rig has no calibration section")
-        kd_mM = float(assumed["kd_mM"])
-    kd_mM = check_number("kd_mM", kd_mM, minimum=0.01, maximum=100.0, unit="mM")
+    low, high = _check_solutions(rig, rmin_solution, rmax_solution)
+    rmax_mg_free_mM, kd_mM = _check_constants(rig, high, rmax_solution, rmax_mg_free_mM, kd_mM)
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
-    max_equilibrate_min = check_number(
-        "max_equilibrate_min", max_equilibrate_min, minimum=1.0, maximum=240.0, unit="min"
+    interval_s, max_equilibrate_min, plateau_window_min = _check_equilibration(
+        interval_s, max_equilibrate_min, plateau_window_min
     )
-    plateau_window_min = check_number(
-        "plateau_window_min", plateau_window_min, minimum=0.5, maximum=60.0, unit="min"
-    )
-    if plateau_window_min >= max_equilibrate_min:
-        raise PlanParameterError(
-            f"plateau_window_min must be below max_equilibrate_min ({max_equilibrate_min:g} "
-            f"min), got {plateau_window_min:g}"
-        )
-    if plateau_window_min * 60.0 < 4 * interval_s:
-        raise PlanParameterError(
-            f"plateau_window_min must hold at least 4 pairs ({4 * interval_s / 60:.3g} min at "
-            f"interval_s={interval_s:g}), got {plateau_window_min:g}"
-        )
     plateau_tolerance = check_number(
         "plateau_tolerance", plateau_tolerance, minimum=0.0001, maximum=0.2, unit="(fraction)"
     )
@@ -207,147 +255,200 @@ def calibrate_in_situ(
         "plateau_tolerance": plateau_tolerance,
         "bath_volumes": bath_volumes,
     }
-    camera = rig.camera
+    settings = _CalibrationSettings(
+        rmin_solution,
+        rmax_solution,
+        low,
+        high,
+        rmax_mg_free_mM,
+        kd_mM,
+        interval_s,
+        max_equilibrate_min,
+        plateau_window_min,
+        plateau_tolerance,
+        bath_volumes,
+    )
+    return _calibration_run(rig, request, settings, args, extra_md)
+
+
+def _calibration_run(
+    rig: Rig,
+    request: ImagingRequest,
+    settings: _CalibrationSettings,
+    args: dict[str, Any],
+    extra_md: dict[str, Any],
+) -> MsgGenerator[str]:
+    """ROIs, then the run of :func:`calibrate_in_situ` (camera staged; shutter closed and flow
+    stopped at the end); the result becomes the rig's calibration. Returns the start uid."""
+    imaging = yield from open_imaging(request, rig, keep_pairs=None)
+    result = _calibration_readout(imaging.names)
+    yield from ensure_connected(*result.signals)
+    start_md = {
+        "plan_name": "calibrate_in_situ",
+        "plan_args": args,
+        **imaging.start_md(),
+        "solutions": {
+            settings.rmin_solution: {
+                "role": "Rmin (Mg-free, ionophore)",
+                "composition_mM": settings.low,
+            },
+            settings.rmax_solution: {
+                "role": "Rmax (high Mg, ionophore)",
+                "composition_mM": settings.high,
+            },
+        },
+        "chemistry": chemistry_md(
+            rig, [settings.rmin_solution, settings.rmax_solution], plan_name="calibrate_in_situ"
+        ),
+        "method": "Grynkiewicz in-situ: ionophore + Mg-free/EDTA, then ionophore + high "
+        "Mg; high-Mg signals unmixed with the bound fraction C/(C+Kd) "
+        "(ionrig.analysis.calibrate_two_solutions; physiology-parameters.md §3.2)",
+        "hints": {"dimensions": [[["t_s"], "ratio"]]},
+        **extra_md,
+    }
     outcome: dict[str, Any] = {}
+    body = _calibration_body(imaging, settings, result, outcome)
+    uid = yield from bpp.finalize_wrapper(
+        bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [rig.camera]),
+        _finish(rig),
+    )
+    calibration = outcome["calibration"]
+    set_calibration(
+        rig,
+        {
+            "r_min": calibration.r_min,
+            "r_max": calibration.r_max,
+            "beta": calibration.beta,
+            "kd_mM": calibration.kd_mM,
+            "source": f"in-situ calibration run {uid}",
+            "source_uid": uid,
+        },
+    )
+    return uid
 
-    def plan() -> MsgGenerator[str]:
-        imaging = yield from open_imaging(request, rig, keep_pairs=None)
-        names = imaging.names
-        per_cell = {f"{what}_{n}": "1" for n in names for what in ("r_min", "r_max", "beta")}
-        result = ComputedReadout(
-            {
-                "t_s": "s",
-                "r_min": "1",
-                "r_max": "1",
-                "beta": "1",
-                "kd_mM": "mM",
-                "r_min_se": "1",
-                "r_max_se": "1",
-                "beta_se": "1",
-                "low_plateau_start_s": "s",
-                "low_plateau_stop_s": "s",
-                "high_plateau_start_s": "s",
-                "high_plateau_stop_s": "s",
-            }
-            | per_cell
-        )
-        yield from ensure_connected(*result.signals)
-        start_md = {
-            "plan_name": "calibrate_in_situ",
-            "plan_args": args,
-            **imaging.start_md(),
-            "solutions": {
-                rmin_solution: {"role": "Rmin (Mg-free, ionophore)", "composition_mM": low},
-                rmax_solution: {"role": "Rmax (high Mg, ionophore)", "composition_mM": high},
-            },
-            "chemistry": chemistry_md(
-                rig, [rmin_solution, rmax_solution], plan_name="calibrate_in_situ"
-            ),
-            "method": "Grynkiewicz in-situ: ionophore + Mg-free/EDTA, then ionophore + high "
-            "Mg; high-Mg signals unmixed with the bound fraction C/(C+Kd) "
-            "(ionrig.analysis.calibrate_two_solutions; physiology-parameters.md §3.2)",
-            "hints": {"dimensions": [[["t_s"], "ratio"]]},
-            **extra_md,
+
+def _calibration_readout(names: Sequence[str]) -> ComputedReadout:
+    """The ``calibration`` stream's readout: constants, their errors, windows, per cell."""
+    per_cell = {f"{what}_{n}": "1" for n in names for what in ("r_min", "r_max", "beta")}
+    return ComputedReadout(
+        {
+            "t_s": "s",
+            "r_min": "1",
+            "r_max": "1",
+            "beta": "1",
+            "kd_mM": "mM",
+            "r_min_se": "1",
+            "r_max_se": "1",
+            "beta_se": "1",
+            "low_plateau_start_s": "s",
+            "low_plateau_stop_s": "s",
+            "high_plateau_start_s": "s",
+            "high_plateau_stop_s": "s",
         }
+        | per_cell
+    )
 
-        def phase(solution: str) -> MsgGenerator[tuple[float, float]]:
-            yield from exchange_solution(rig, solution, bath_volumes=bath_volumes)
-            # static bath while the cells equilibrate: ionophore solutions are used sparingly
-            yield from bps.wait_for([rig.perfusion.stop_flow])
-            yield from bps.trigger_and_read([rig.t_s, rig.perfusion], name="perfusion")
-            started, stopped, plateau = yield from imaging_phase(
-                imaging,
-                interval_s=interval_s,
-                max_s=max_equilibrate_min * 60.0,
-                plateau_window_s=plateau_window_min * 60.0,
-                plateau_tolerance=plateau_tolerance,
-            )
-            if not plateau:
-                raise RuntimeError(
-                    f"calibration: the ratio in {solution!r} did not reach a plateau (drift "
-                    f"<= {plateau_tolerance:g} over {plateau_window_min:g} min) within "
-                    f"{max_equilibrate_min:g} min; no calibration was stored"
-                )
-            return max(started, stopped - plateau_window_min * 60.0), stopped
 
-        def body() -> MsgGenerator[None]:
-            livetime = request.exposure_ms / 1000.0
-            yield from bps.prepare(camera, TriggerInfo(livetime=livetime), wait=True)
-            low_window = yield from phase(rmin_solution)
-            high_window = yield from phase(rmax_solution)
-            outcome["windows"] = (low_window, high_window)
-            outcome["names"] = names
-            t_s = yield from rig_time_s(rig)
-            outcome["t_s"] = t_s
-
-        def with_result() -> MsgGenerator[None]:
-            yield from body()
-            (low_start, low_stop), (high_start, high_stop) = outcome["windows"]
-            pairs = imaging.pairs
-            t = np.array([p["t_s"] for p in pairs])
-            in_low = (t >= low_start) & (t <= low_stop)
-            in_high = (t >= high_start) & (t <= high_stop)
-
-            def column(key: str, mask: np.ndarray) -> np.ndarray:
-                chosen = [p for p, inside in zip(pairs, mask, strict=True) if inside]
-                return np.array([[p[f"{key}_{n}"] for n in names] for p in chosen])
-
-            try:
-                calibration, cells = analysis.calibrate_two_solutions(
-                    t[in_low],
-                    column("f340", in_low),
-                    column("f380", in_low),
-                    t[in_high],
-                    column("f340", in_high),
-                    column("f380", in_high),
-                    high_mg_free_mM=rmax_mg_free_mM,
-                    kd_mM=kd_mM,
-                )
-            except ValueError as error:
-                raise RuntimeError(f"calibration failed: {error}") from error
-            values = {
-                "t_s": outcome["t_s"],
-                "r_min": calibration.r_min,
-                "r_max": calibration.r_max,
-                "beta": calibration.beta,
-                "kd_mM": calibration.kd_mM,
-                "r_min_se": calibration.r_min_se,
-                "r_max_se": calibration.r_max_se,
-                "beta_se": calibration.beta_se,
-                "low_plateau_start_s": low_start,
-                "low_plateau_stop_s": low_stop,
-                "high_plateau_start_s": high_start,
-                "high_plateau_stop_s": high_stop,
-            }
-            for n, cell in zip(names, cells, strict=True):
-                values |= {f"r_min_{n}": cell.r_min, f"r_max_{n}": cell.r_max}
-                values[f"beta_{n}"] = cell.beta
-            result.update(values)
-            yield from bps.create("calibration")
-            yield from bps.read(result)
-            yield from bps.save()
-            outcome["calibration"] = calibration
-
-        def finish() -> MsgGenerator[None]:
-            yield from bps.mv(rig.filter_wheel.shutter, "closed")
-            yield from bps.wait_for([rig.perfusion.stop_flow])
-
-        uid = yield from bpp.finalize_wrapper(
-            bpp.stage_wrapper(bpp.run_wrapper(with_result(), md=start_md), [camera]),
-            finish(),
+def _equilibrate(
+    imaging: Imaging, settings: _CalibrationSettings, solution: str
+) -> MsgGenerator[tuple[float, float]]:
+    """Perfuse ``solution``, stop the flow, image until the ratio plateaus (plan stub);
+    returns the plateau window (rig s), raises when there is no plateau in time."""
+    rig = imaging.rig
+    yield from exchange_solution(rig, solution, bath_volumes=settings.bath_volumes)
+    # static bath while the cells equilibrate: ionophore solutions are used sparingly
+    yield from bps.wait_for([rig.perfusion.stop_flow])
+    yield from bps.trigger_and_read([rig.t_s, rig.perfusion], name="perfusion")
+    window_s = settings.plateau_window_min * 60.0
+    started, stopped, plateau = yield from imaging_phase(
+        imaging,
+        interval_s=settings.interval_s,
+        max_s=settings.max_equilibrate_min * 60.0,
+        plateau_window_s=window_s,
+        plateau_tolerance=settings.plateau_tolerance,
+    )
+    if not plateau:
+        raise RuntimeError(
+            f"calibration: the ratio in {solution!r} did not reach a plateau (drift "
+            f"<= {settings.plateau_tolerance:g} over {settings.plateau_window_min:g} min) "
+            f"within {settings.max_equilibrate_min:g} min; no calibration was stored"
         )
-        calibration = outcome["calibration"]
-        set_calibration(
-            rig,
-            {
-                "r_min": calibration.r_min,
-                "r_max": calibration.r_max,
-                "beta": calibration.beta,
-                "kd_mM": calibration.kd_mM,
-                "source": f"in-situ calibration run {uid}",
-                "source_uid": uid,
-            },
-        )
-        return uid
+    return max(started, stopped - window_s), stopped
 
-    return plan()
+
+def _calibration_body(
+    imaging: Imaging,
+    settings: _CalibrationSettings,
+    result: ComputedReadout,
+    outcome: dict[str, Any],
+) -> MsgGenerator[None]:
+    """Both solutions to their plateaus, then the ``calibration`` event (the calibration in
+    ``outcome``)."""
+    rig = imaging.rig
+    livetime = imaging.request.exposure_ms / 1000.0
+    yield from bps.prepare(rig.camera, TriggerInfo(livetime=livetime), wait=True)
+    low_window = yield from _equilibrate(imaging, settings, settings.rmin_solution)
+    high_window = yield from _equilibrate(imaging, settings, settings.rmax_solution)
+    t_s = yield from rig_time_s(rig)
+    calibration, cells = _unmix(imaging, settings, low_window, high_window)
+    (low_start, low_stop), (high_start, high_stop) = low_window, high_window
+    values = {
+        "t_s": t_s,
+        "r_min": calibration.r_min,
+        "r_max": calibration.r_max,
+        "beta": calibration.beta,
+        "kd_mM": calibration.kd_mM,
+        "r_min_se": calibration.r_min_se,
+        "r_max_se": calibration.r_max_se,
+        "beta_se": calibration.beta_se,
+        "low_plateau_start_s": low_start,
+        "low_plateau_stop_s": low_stop,
+        "high_plateau_start_s": high_start,
+        "high_plateau_stop_s": high_stop,
+    }
+    for n, cell in zip(imaging.names, cells, strict=True):
+        values |= {f"r_min_{n}": cell.r_min, f"r_max_{n}": cell.r_max}
+        values[f"beta_{n}"] = cell.beta
+    result.update(values)
+    yield from bps.create("calibration")
+    yield from bps.read(result)
+    yield from bps.save()
+    outcome["calibration"] = calibration
+
+
+def _unmix(
+    imaging: Imaging,
+    settings: _CalibrationSettings,
+    low_window: tuple[float, float],
+    high_window: tuple[float, float],
+) -> tuple[Any, Any]:
+    """The calibration from the pairs in the two plateau windows (rig s):
+    :func:`ionrig.analysis.calibrate_two_solutions`; returns (calibration, per-cell values)."""
+    names, pairs = imaging.names, imaging.pairs
+    t = np.array([p["t_s"] for p in pairs])
+    in_low = (t >= low_window[0]) & (t <= low_window[1])
+    in_high = (t >= high_window[0]) & (t <= high_window[1])
+
+    def column(key: str, mask: np.ndarray) -> np.ndarray:
+        chosen = [p for p, inside in zip(pairs, mask, strict=True) if inside]
+        return np.array([[p[f"{key}_{n}"] for n in names] for p in chosen])
+
+    try:
+        return analysis.calibrate_two_solutions(
+            t[in_low],
+            column("f340", in_low),
+            column("f380", in_low),
+            t[in_high],
+            column("f340", in_high),
+            column("f380", in_high),
+            high_mg_free_mM=settings.rmax_mg_free_mM,
+            kd_mM=settings.kd_mM,
+        )
+    except ValueError as error:
+        raise RuntimeError(f"calibration failed: {error}") from error
+
+
+def _finish(rig: Rig) -> MsgGenerator[None]:
+    """Close the shutter and leave the flow stopped (the cells are permeabilised)."""
+    yield from bps.mv(rig.filter_wheel.shutter, "closed")
+    yield from bps.wait_for([rig.perfusion.stop_flow])

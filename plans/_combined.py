@@ -8,29 +8,27 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-import numpy as np
 from bluesky.utils import MsgGenerator
 from ophyd_async.core import TriggerInfo
 from ophyd_async.plan_stubs import ensure_connected
 
 from ionrig.devices import ComputedReadout, Rig
 
-from ._imaging import check_imaging, open_imaging, take_pair
-from ._patch import (
+from ._imaging import Imaging, ImagingRequest, check_imaging, open_imaging, take_pair
+from ._patch_stubs import guarded, patch_amplifier, patch_methods, staged
+from ._ramps import (
     LEAK_FIT_MV,
-    _amplifier,
-    _emit,
-    _guarded,
-    _md,
-    _methods,
-    _staged,
+    RampProtocol,
+    check_cm_pF,
     check_ramp_leak,
+    check_ramp_sweep,
+    check_sweep_fits,
     ramp_command,
+    ramp_tick,
     trpm7_keys,
-    trpm7_values,
 )
-from ._schedule import paced
-from ._validation import PlanParameterError, check_number
+from ._schedule import Schedule
+from ._validation import PlanParameterError, check_md, check_number
 
 __all__ = ["imaging_with_ramps"]
 
@@ -83,24 +81,12 @@ def imaging_with_ramps(
         raise PlanParameterError(
             f"start_mV..stop_mV must span -80..+80 mV, got {start_mV:g}..{stop_mV:g}"
         )
-    ramp_ms = check_number("ramp_ms", ramp_ms, minimum=5.0, maximum=2000.0, unit="ms")
-    holding_mV = check_number("holding_mV", holding_mV, minimum=-120.0, maximum=120.0, unit="mV")
-    sample_rate_Hz = check_number(
-        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
-    )
-    if cm_pF is not None:
-        cm_pF = check_number(
-            "cm_pF", cm_pF, minimum=0.0, maximum=1000.0, unit="pF", min_inclusive=False
-        )
-    sweep_ms = ramp_ms + 20.0  # 10 ms at holding before and after the ramp
-    if sweep_ms >= 1000.0 * period_s:
-        raise PlanParameterError(
-            f"period_s must exceed the sweep ({sweep_ms:g} ms: ramp_ms + 2 × 10 ms at "
-            f"holding), got {period_s:g} s"
-        )
+    ramp_ms, holding_mV, sample_rate_Hz = check_ramp_sweep(ramp_ms, holding_mV, sample_rate_Hz)
+    cm_pF = check_cm_pF(cm_pF)
+    check_sweep_fits(ramp_ms, period_s)  # 10 ms at holding before and after the ramp
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
-    _amplifier(rig)
-    extra = _md(md)
+    patch_amplifier(rig)
+    extra = check_md(md)
     command = ramp_command(
         holding_mV=holding_mV,
         start_mV=start_mV,
@@ -109,7 +95,7 @@ def imaging_with_ramps(
         sample_rate_Hz=sample_rate_Hz,
     )
     n_ticks = max(1, math.floor(duration_s / period_s + 1e-9))
-    every = round(ratio_ticks)
+    ramps = RampProtocol(command, sample_rate_Hz, holding_mV, period_s, n_ticks, ramp_leak, cm_pF)
     args = {
         "duration_s": duration_s,
         "period_s": period_s,
@@ -125,42 +111,55 @@ def imaging_with_ramps(
         "leak_fit_mV": list(ramp_leak.fit_mV),
         "leak_ramps": ramp_leak.n_template,
     }
-    camera, amplifier = rig.camera, rig.amplifier
+    return _combined_run(rig, request, ramps, round(ratio_ticks), args, extra)
 
-    def plan() -> MsgGenerator[str]:
-        imaging = yield from open_imaging(request, rig)
-        methods = yield from _methods(rig, "imaging_with_ramps", args, extra)
-        solution = yield from bps.rd(rig.perfusion.solution)
-        methods |= imaging.start_md()
-        methods["solution"] = solution
-        methods["protocol"] = {"n_ramps": n_ticks, "n_samples": int(command.size)}
-        methods["hints"] = {"dimensions": [[["t_s"], "trpm7"]]}
-        readout = ComputedReadout(trpm7_keys(cm_pF))
-        yield from ensure_connected(*readout.signals)
-        amplifier.set_protocol(command, sample_rate_Hz)  # the file's sweep length, at stage
 
-        def body() -> MsgGenerator[None]:
-            yield from bps.prepare(
-                camera, TriggerInfo(livetime=request.exposure_ms / 1000.0), wait=True
-            )
-            yield from bps.mv(amplifier.holding_mV, holding_mV)
-            first_s, slot = None, 0
-            for index in range(n_ticks):
-                slot, t_s = yield from paced(rig, first_s, slot, period_s)
-                first_s = t_s if first_s is None else first_s
-                slot += 1
-                yield from bps.trigger_and_read([amplifier, rig.t_s], name="ramps")
-                sweep = np.asarray((yield from bps.rd(amplifier.last_sweep_pA)), dtype=float)
-                yield from _emit(
-                    readout, "trpm7", trpm7_values(sweep, command, ramp_leak, t_s, cm_pF)
-                )
-                if index % every == 0:
-                    yield from take_pair(imaging)
+def _combined_run(
+    rig: Rig,
+    request: ImagingRequest,
+    ramps: RampProtocol,
+    pair_every_ticks: int,
+    args: dict[str, Any],
+    extra: dict[str, Any],
+) -> MsgGenerator[str]:
+    """ROIs, methods, then the run of :func:`imaging_with_ramps` (guarded, amplifier and
+    camera staged, the shutter closed at the end); returns the start uid."""
+    imaging = yield from open_imaging(request, rig)
+    methods = yield from patch_methods(rig, "imaging_with_ramps", args, extra)
+    solution = yield from bps.rd(rig.perfusion.solution)
+    methods |= imaging.start_md()
+    methods["solution"] = solution
+    methods["protocol"] = {"n_ramps": ramps.n_ramps, "n_samples": int(ramps.command_mV.size)}
+    methods["hints"] = {"dimensions": [[["t_s"], "trpm7"]]}
+    readout = ComputedReadout(trpm7_keys(ramps.cm_pF))
+    yield from ensure_connected(*readout.signals)
+    amplifier = rig.amplifier
+    amplifier.set_protocol(ramps.command_mV, ramps.sample_rate_Hz)  # the sweep length, at stage
+    body = _combined_body(rig, imaging, ramps, pair_every_ticks, readout)
+    staged_body = bpp.stage_wrapper(staged(amplifier, body), [rig.camera])
+    return (
+        yield from bpp.finalize_wrapper(guarded(rig, staged_body, methods), _close_shutter(rig))
+    )
 
-        def close_shutter() -> MsgGenerator[None]:
-            yield from bps.mv(rig.filter_wheel.shutter, "closed")
 
-        staged = bpp.stage_wrapper(_staged(amplifier, body()), [camera])
-        return (yield from bpp.finalize_wrapper(_guarded(rig, staged, methods), close_shutter()))
+def _combined_body(
+    rig: Rig,
+    imaging: Imaging,
+    ramps: RampProtocol,
+    pair_every_ticks: int,
+    readout: ComputedReadout,
+) -> MsgGenerator[None]:
+    """Every tick a ramp (stream ``ramps``, read-outs in ``trpm7``); every
+    ``pair_every_ticks``-th tick, right after its ramp, a 340/380 pair."""
+    livetime_s = imaging.request.exposure_ms / 1000.0
+    yield from bps.prepare(rig.camera, TriggerInfo(livetime=livetime_s), wait=True)
+    yield from bps.mv(rig.amplifier.holding_mV, ramps.holding_mV)
+    schedule = Schedule(ramps.period_s)
+    for index in range(ramps.n_ramps):
+        yield from ramp_tick(rig, ramps, schedule, readout, "ramps")
+        if index % pair_every_ticks == 0:
+            yield from take_pair(imaging)
 
-    return plan()
+
+def _close_shutter(rig: Rig) -> MsgGenerator[None]:
+    yield from bps.mv(rig.filter_wheel.shutter, "closed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -24,6 +25,47 @@ __all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
 #: Operator step: set the bath heater. Params: ``temperature_C: float``.
 SET_BATH_TEMPERATURE = "set_bath_temperature"
 FIELD_ROI = "field"
+
+
+@dataclass(frozen=True)
+class _Loading:
+    """Checked :func:`dye_loading` arguments (the 380-nm filter resolved on the wheel)."""
+
+    solution: str
+    duration_min: float
+    temperature_C: float
+    monitor_every_s: float
+    exposure_ms: float
+    plateau_fraction: float
+    temperature_tolerance_C: float
+    filter_380: Any
+
+    def plan_args(self) -> dict[str, Any]:
+        """The start document's ``plan_args``."""
+        return {
+            "solution": self.solution,
+            "duration_min": self.duration_min,
+            "temperature_C": self.temperature_C,
+            "monitor_every_s": self.monitor_every_s,
+            "exposure_ms": self.exposure_ms,
+            "plateau_fraction": self.plateau_fraction,
+        }
+
+
+def _check_temperature_tolerance_C(value: Any) -> float:
+    return check_number(
+        "temperature_tolerance_C", value, minimum=0.0, maximum=10.0, unit="°C", min_inclusive=False
+    )
+
+
+def _filter_380(rig: Rig) -> Any:
+    """The rig's bath thermometer is required; returns the wheel's 380-nm filter."""
+    if getattr(rig, "temperature", None) is None:
+        raise PlanParameterError("dye_loading needs a rig with a temperature role")
+    try:
+        return rig.filter_wheel.resolve(380)
+    except ValueError as error:
+        raise PlanParameterError(f"the filter wheel cannot select 380 nm: {error}") from None
 
 
 def dye_loading(
@@ -64,32 +106,21 @@ def dye_loading(
     plateau_fraction = check_number(
         "plateau_fraction", plateau_fraction, minimum=0.0, maximum=0.5, unit="(fraction)"
     )
-    temperature_tolerance_C = check_number(
-        "temperature_tolerance_C",
-        temperature_tolerance_C,
-        minimum=0.0,
-        maximum=10.0,
-        unit="°C",
-        min_inclusive=False,
-    )
+    temperature_tolerance_C = _check_temperature_tolerance_C(temperature_tolerance_C)
     extra_md = check_md(md)
-    if getattr(rig, "temperature", None) is None:
-        raise PlanParameterError("dye_loading needs a rig with a temperature role")
-    try:
-        wavelength_380 = rig.filter_wheel.resolve(380)
-    except ValueError as error:
-        raise PlanParameterError(f"the filter wheel cannot select 380 nm: {error}") from None
-    camera, shutter = rig.camera, rig.filter_wheel.shutter
+    loading = _Loading(
+        solution,
+        duration_min,
+        temperature_C,
+        monitor_every_s,
+        exposure_ms,
+        plateau_fraction,
+        temperature_tolerance_C,
+        _filter_380(rig),
+    )
     start_md = {
         "plan_name": "dye_loading",
-        "plan_args": {
-            "solution": solution,
-            "duration_min": duration_min,
-            "temperature_C": temperature_C,
-            "monitor_every_s": monitor_every_s,
-            "exposure_ms": exposure_ms,
-            "plateau_fraction": plateau_fraction,
-        },
+        "plan_args": loading.plan_args(),
         "dye": "Mag-fura-2 AM",
         "solution": solution,
         "solution_composition_mM": rig.perfusion.composition(solution),
@@ -97,59 +128,77 @@ def dye_loading(
         "excitation_nm": [380],
         **extra_md,
     }
+    return _loading_run(rig, loading, start_md)
 
-    def reach_temperature() -> MsgGenerator[float]:
-        measured = yield from bps.rd(rig.temperature.temperature_C)
-        if abs(measured - temperature_C) > temperature_tolerance_C:
-            yield from operator_step(
-                rig,
-                f"set the bath heater to {temperature_C:g} °C (bath reads {measured:.1f} °C)",
-                action=SET_BATH_TEMPERATURE,
-                temperature_C=temperature_C,
-            )
-            for _ in range(60):  # up to 30 min of clock time, 30 s per check
-                yield from bps.sleep(30.0)
-                measured = yield from bps.rd(rig.temperature.temperature_C)
-                if abs(measured - temperature_C) <= temperature_tolerance_C:
-                    break
-            else:
-                raise RuntimeError(
-                    f"the bath did not reach {temperature_C:g} °C (reads {measured:.1f} °C)"
-                )
-        return measured
 
-    def run_body() -> MsgGenerator[None]:
-        yield from reach_temperature()
-        yield from bps.trigger_and_read([rig.t_s, rig.temperature], name="temperature")
-        yield from exchange_solution(rig, solution, bath_volumes=5.0)
-        yield from bps.wait_for([rig.perfusion.stop_flow])  # hold: static bath while loading
-        yield from bps.mv(rig.filter_wheel, wavelength_380)
-        yield from bps.prepare(camera, TriggerInfo(livetime=exposure_ms / 1000.0), wait=True)
-        t0 = yield from rig_time_s(rig)
-        previous = None
-        while True:
-            yield from bps.mv(shutter, "open")
-            yield from bps.trigger_and_read([camera, rig.t_s, rig.temperature], name="loading")
-            yield from bps.mv(shutter, "closed")
-            brightness = float(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)))[0])
-            now = yield from rig_time_s(rig)
-            if now - t0 >= duration_min * 60.0:
-                break
-            if previous is not None and brightness - previous < plateau_fraction * previous:
-                break
-            previous = brightness
-            yield from bps.sleep(min(monitor_every_s, t0 + duration_min * 60.0 - now))
-
-    def close_shutter() -> MsgGenerator[None]:
-        yield from bps.mv(shutter, "closed")
-
-    def plan() -> MsgGenerator[str]:
-        camera.set_rois({FIELD_ROI: np.ones((camera.height_px, camera.width_px), bool)})
-        return (
-            yield from bpp.finalize_wrapper(
-                bpp.stage_wrapper(bpp.run_wrapper(run_body(), md=start_md), [camera]),
-                close_shutter(),
-            )
+def _loading_run(rig: Rig, loading: _Loading, start_md: dict[str, Any]) -> MsgGenerator[str]:
+    """The field ROI, then the run of :func:`dye_loading` (camera staged, shutter closed at
+    the end); returns the start uid."""
+    camera = rig.camera
+    camera.set_rois({FIELD_ROI: np.ones((camera.height_px, camera.width_px), bool)})
+    return (
+        yield from bpp.finalize_wrapper(
+            bpp.stage_wrapper(bpp.run_wrapper(_loading_body(rig, loading), md=start_md), [camera]),
+            _close_shutter(rig),
         )
+    )
 
-    return plan()
+
+def _close_shutter(rig: Rig) -> MsgGenerator[None]:
+    yield from bps.mv(rig.filter_wheel.shutter, "closed")
+
+
+def _reach_temperature(rig: Rig, loading: _Loading) -> MsgGenerator[float]:
+    """Bring the bath to the loading temperature (plan stub; an operator step sets the heater
+    when it is off by more than the tolerance, then 30-s checks for up to 30 min of clock
+    time); returns the bath's temperature (°C)."""
+    target_C, tolerance_C = loading.temperature_C, loading.temperature_tolerance_C
+    measured = yield from bps.rd(rig.temperature.temperature_C)
+    if abs(measured - target_C) > tolerance_C:
+        yield from operator_step(
+            rig,
+            f"set the bath heater to {target_C:g} °C (bath reads {measured:.1f} °C)",
+            action=SET_BATH_TEMPERATURE,
+            temperature_C=target_C,
+        )
+        for _ in range(60):  # up to 30 min of clock time, 30 s per check
+            yield from bps.sleep(30.0)
+            measured = yield from bps.rd(rig.temperature.temperature_C)
+            if abs(measured - target_C) <= tolerance_C:
+                break
+        else:
+            raise RuntimeError(f"the bath did not reach {target_C:g} °C (reads {measured:.1f} °C)")
+    return measured
+
+
+def _loading_body(rig: Rig, loading: _Loading) -> MsgGenerator[None]:
+    """Warm the bath, perfuse the loading solution, hold the bath static, watch 380 nm."""
+    yield from _reach_temperature(rig, loading)
+    yield from bps.trigger_and_read([rig.t_s, rig.temperature], name="temperature")
+    yield from exchange_solution(rig, loading.solution, bath_volumes=5.0)
+    yield from bps.wait_for([rig.perfusion.stop_flow])  # hold: static bath while loading
+    yield from bps.mv(rig.filter_wheel, loading.filter_380)
+    livetime_s = loading.exposure_ms / 1000.0
+    yield from bps.prepare(rig.camera, TriggerInfo(livetime=livetime_s), wait=True)
+    yield from _monitor_loading(rig, loading)
+
+
+def _monitor_loading(rig: Rig, loading: _Loading) -> MsgGenerator[None]:
+    """One 380-nm frame (stream ``loading``) every ``monitor_every_s`` until the duration is
+    over or the field brightness grew by less than ``plateau_fraction`` over an interval."""
+    camera, shutter = rig.camera, rig.filter_wheel.shutter
+    duration_s = loading.duration_min * 60.0
+    t0 = yield from rig_time_s(rig)
+    previous = None
+    while True:
+        yield from bps.mv(shutter, "open")
+        yield from bps.trigger_and_read([camera, rig.t_s, rig.temperature], name="loading")
+        yield from bps.mv(shutter, "closed")
+        brightness = float(np.asarray((yield from bps.rd(camera.last_roi_sums_adu)))[0])
+        now = yield from rig_time_s(rig)
+        if now - t0 >= duration_s:
+            break
+        if previous is not None and brightness - previous < loading.plateau_fraction * previous:
+            break
+        previous = brightness
+        yield from bps.sleep(min(loading.monitor_every_s, t0 + duration_s - now))

@@ -16,18 +16,10 @@ from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig
 
 from ._operator import OperatorUnavailable, operator_step
-from ._patch import (
-    PatchFailure,
-    _amplifier,
-    _md,
-    _pressure,
-    break_in,
-    form_seal,
-    membrane_test,
-    pipette_resistance,
-)
+from ._patch import break_in, form_seal, membrane_test, pipette_resistance
+from ._patch_stubs import PatchFailure, patch_amplifier, pipette_pressure
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_int, check_number
+from ._validation import PlanParameterError, check_int, check_md, check_number
 
 __all__ = ["FILL_PIPETTE", "PATCH_STATES", "WITHDRAW_PIPETTE", "PatchResult", "patch_cell"]
 
@@ -49,6 +41,72 @@ class PatchResult:
     seal_GOhm: float
     membrane: analysis.MembraneTest
     run_uids: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _PatchSettings:
+    """Checked :func:`patch_cell` arguments."""
+
+    cell_index: int
+    pipette_solution: str | None
+    max_attempts: int
+    rp_low_MOhm: float
+    rp_high_MOhm: float
+    target_GOhm: float
+    seal_timeout_s: float
+    suction_kPa: float
+    holding_mV: float
+    max_ra_MOhm: float
+    min_rm_MOhm: float
+
+    def thresholds(self) -> dict[str, Any]:
+        """The summary run's ``criteria``."""
+        return {
+            "pipette_MOhm_range": [self.rp_low_MOhm, self.rp_high_MOhm],
+            "seal_GOhm_at_least": self.target_GOhm,
+            "seal_timeout_s": self.seal_timeout_s,
+            "max_ra_MOhm": self.max_ra_MOhm,
+            "min_rm_MOhm": self.min_rm_MOhm,
+            "max_attempts": self.max_attempts,
+            "section": "physiology-parameters.md §7.1",
+        }
+
+    def form_seal(self, rig: Rig) -> MsgGenerator[float]:
+        """:func:`form_seal` with these settings (checks them when called)."""
+        return form_seal(
+            rig,
+            target_GOhm=self.target_GOhm,
+            timeout_s=self.seal_timeout_s,
+            suction_kPa=self.suction_kPa,
+            holding_mV=self.holding_mV,
+            cell_index=self.cell_index,
+        )
+
+
+def _check_pipette_solution(rig: Rig, pipette_solution: Any) -> str | None:
+    compositions = getattr(rig, "solution_compositions", {}) or {}
+    if pipette_solution is not None and (
+        not isinstance(pipette_solution, str) or pipette_solution not in compositions
+    ):
+        raise PlanParameterError(
+            f"pipette_solution must be one of {', '.join(compositions) or '(none known)'}; "
+            f"got {pipette_solution!r}"
+        )
+    return pipette_solution
+
+
+def _check_pipette_range(pipette_range_MOhm: Any) -> tuple[float, float]:
+    if not (isinstance(pipette_range_MOhm, tuple | list) and len(pipette_range_MOhm) == 2):
+        raise PlanParameterError(
+            f"pipette_range_MOhm must be (low, high) in MΩ, got {pipette_range_MOhm!r}"
+        )
+    rp_low = check_number(
+        "pipette_range_MOhm[0]", pipette_range_MOhm[0], minimum=0.5, maximum=50, unit="MΩ"
+    )
+    rp_high = check_number(
+        "pipette_range_MOhm[1]", pipette_range_MOhm[1], minimum=rp_low, maximum=50, unit="MΩ"
+    )
+    return rp_low, rp_high
 
 
 def patch_cell(
@@ -82,174 +140,191 @@ def patch_cell(
     is left safe after every state (pressure 0, holding safe). Returns :class:`PatchResult`.
     """
     cell_index = check_int("cell_index", cell_index, minimum=0, maximum=100_000)
-    compositions = getattr(rig, "solution_compositions", {}) or {}
-    if pipette_solution is not None and (
-        not isinstance(pipette_solution, str) or pipette_solution not in compositions
-    ):
-        raise PlanParameterError(
-            f"pipette_solution must be one of {', '.join(compositions) or '(none known)'}; "
-            f"got {pipette_solution!r}"
-        )
+    pipette_solution = _check_pipette_solution(rig, pipette_solution)
     max_attempts = check_int("max_attempts", max_attempts, minimum=1, maximum=20)
-    if not (isinstance(pipette_range_MOhm, tuple | list) and len(pipette_range_MOhm) == 2):
-        raise PlanParameterError(
-            f"pipette_range_MOhm must be (low, high) in MΩ, got {pipette_range_MOhm!r}"
-        )
-    rp_low = check_number(
-        "pipette_range_MOhm[0]", pipette_range_MOhm[0], minimum=0.5, maximum=50, unit="MΩ"
-    )
-    rp_high = check_number(
-        "pipette_range_MOhm[1]", pipette_range_MOhm[1], minimum=rp_low, maximum=50, unit="MΩ"
-    )
+    rp_low, rp_high = _check_pipette_range(pipette_range_MOhm)
     max_ra_MOhm = check_number("max_ra_MOhm", max_ra_MOhm, minimum=1, maximum=200, unit="MΩ")
     min_rm_MOhm = check_number("min_rm_MOhm", min_rm_MOhm, minimum=0, maximum=1e5, unit="MΩ")
     # form_seal's timeout_s, under this plan's name (the dry call below would name its own)
     seal_timeout_s = check_number(
         "seal_timeout_s", seal_timeout_s, minimum=0.0, maximum=3600.0, unit="s", min_inclusive=False
     )
-    _amplifier(rig)
-    _pressure(rig)
-    extra = _md(md)
+    patch_amplifier(rig)
+    pipette_pressure(rig)
+    extra = check_md(md)
+    settings = _PatchSettings(
+        cell_index,
+        pipette_solution,
+        max_attempts,
+        rp_low,
+        rp_high,
+        target_GOhm,
+        seal_timeout_s,
+        suction_kPa,
+        holding_mV,
+        max_ra_MOhm,
+        min_rm_MOhm,
+    )
     # the sub-plans check their own parameters now: a dry call, nothing runs
-    form_seal(
-        rig,
-        target_GOhm=target_GOhm,
-        timeout_s=seal_timeout_s,
-        suction_kPa=suction_kPa,
-        holding_mV=holding_mV,
-        cell_index=cell_index,
-    ).close()
-    thresholds = {
-        "pipette_MOhm_range": [rp_low, rp_high],
-        "seal_GOhm_at_least": target_GOhm,
-        "seal_timeout_s": seal_timeout_s,
-        "max_ra_MOhm": max_ra_MOhm,
-        "min_rm_MOhm": min_rm_MOhm,
-        "max_attempts": max_attempts,
-        "section": "physiology-parameters.md §7.1",
-    }
+    settings.form_seal(rig).close()
+    return _patch_cell_plan(rig, settings, extra)
 
-    def plan() -> MsgGenerator[PatchResult]:
-        patch_id = str(uuid.uuid4())
-        log: list[dict[str, float]] = []
-        uids: list[str] = []
-        failures: list[str] = []
 
-        def enter(state: str, attempt: int, value: float = float("nan")) -> MsgGenerator[None]:
-            t_s = yield from rig_time_s(rig)
-            log.append(
-                {
-                    "t_s": t_s,
-                    "state": float(PATCH_STATES.index(state)),
-                    "attempt": float(attempt),
-                    "value": value,
-                }
-            )
+@dataclass
+class _PatchLog:
+    """What one :func:`patch_cell` records as it goes: the state transitions (``states``
+    events), the sub-runs' start uids and the failed attempts' reasons."""
 
-        def step(plan_, attempt: int, state: str) -> MsgGenerator[Any]:
-            tags = {
-                "patch_cell_id": patch_id,
-                "cell_index": cell_index,
-                "attempt": attempt,
-                "patch_state": state,
+    patch_id: str
+    transitions: list[dict[str, float]] = field(default_factory=list)
+    uids: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def enter(
+        self, rig: Rig, state: str, attempt: int, value: float = float("nan")
+    ) -> MsgGenerator[None]:
+        """Log entering ``state`` at the rig time now (plan stub) with the ``value`` measured."""
+        t_s = yield from rig_time_s(rig)
+        self.transitions.append(
+            {
+                "t_s": t_s,
+                "state": float(PATCH_STATES.index(state)),
+                "attempt": float(attempt),
+                "value": value,
             }
-            tagged = bpp.inject_md_wrapper(plan_, tags)
-            keep = {"start": [lambda name, doc: uids.append(doc["uid"])]}
-            return (yield from bpp.subs_wrapper(tagged, keep))
-
-        result: PatchResult | None = None
-        fatal: OperatorUnavailable | None = None
-        for attempt in range(1, max_attempts + 1):
-            try:
-                if pipette_solution is not None:
-                    yield from operator_step(
-                        rig,
-                        f"Fill a fresh pipette with {pipette_solution!r}.",
-                        action=FILL_PIPETTE,
-                        solution=pipette_solution,
-                    )
-                    rig.pipette_solution = pipette_solution
-                rp = yield from step(pipette_resistance(rig), attempt, "bath")
-                yield from enter("bath", attempt, rp)
-                if not rp_low <= rp <= rp_high:
-                    raise PatchFailure(
-                        f"pipette {rp:.3g} MΩ outside {rp_low:g}-{rp_high:g} MΩ (§7.1)"
-                    )
-                seal = yield from step(
-                    form_seal(
-                        rig,
-                        target_GOhm=target_GOhm,
-                        timeout_s=seal_timeout_s,
-                        suction_kPa=suction_kPa,
-                        holding_mV=holding_mV,
-                        cell_index=cell_index,
-                    ),
-                    attempt,
-                    "seal",
-                )
-                yield from enter("contact", attempt)
-                yield from enter("seal", attempt, seal)
-                broken = yield from step(break_in(rig), attempt, "whole_cell")
-                yield from enter("whole_cell", attempt, broken.cm_pF)
-                test = yield from step(membrane_test(rig), attempt, "qc")
-                if not test.ra_MOhm <= max_ra_MOhm:
-                    raise PatchFailure(f"QC: Ra {test.ra_MOhm:.3g} MΩ > {max_ra_MOhm:g} MΩ")
-                if not test.rm_MOhm >= min_rm_MOhm:
-                    raise PatchFailure(f"QC: Rm {test.rm_MOhm:.3g} MΩ < {min_rm_MOhm:g} MΩ")
-                yield from enter("qc_passed", attempt, test.ra_MOhm)
-                result = PatchResult(cell_index, attempt, rp, seal, test)
-                break
-            except OperatorUnavailable as error:  # unattended: nobody can place a pipette
-                failures.append(f"attempt {attempt}: {error}")
-                fatal = error
-                break
-            except PatchFailure as error:
-                failures.append(f"attempt {attempt}: {error}")
-                yield from operator_step(
-                    rig,
-                    "Withdraw the pipette; a fresh one goes in the bath.",
-                    action=WITHDRAW_PIPETTE,
-                )
-
-        readout = ComputedReadout({"t_s": "s", "state": "1", "attempt": "1", "value": "1"})
-        yield from ensure_connected(*readout.signals)
-        summary_md = {
-            "plan_name": "patch_cell",
-            "plan_args": {"cell_index": cell_index, "pipette_solution": pipette_solution},
-            "patch_cell_id": patch_id,
-            "cell_index": cell_index,
-            "states": list(PATCH_STATES),
-            "criteria": thresholds,
-            "pipette_solution": getattr(rig, "pipette_solution", None),
-            "run_uids": list(uids),
-            "failures": failures,
-            "outcome": "whole cell, QC passed" if result is not None else "failed",
-            **extra,
-        }
-
-        def summary() -> MsgGenerator[None]:
-            for values in log:
-                readout.update(values)
-                yield from bps.create("states")
-                yield from bps.read(readout)
-                yield from bps.save()
-            if fatal is not None:
-                raise fatal
-            if result is None:
-                raise PatchFailure(
-                    f"cell {cell_index} not patched after {max_attempts} attempts: "
-                    + "; ".join(failures)
-                )
-
-        yield from bpp.run_wrapper(summary(), md=summary_md)
-        assert result is not None
-        return PatchResult(
-            result.cell_index,
-            result.attempts,
-            result.pipette_MOhm,
-            result.seal_GOhm,
-            result.membrane,
-            tuple(uids),
         )
 
-    return plan()
+    def step(
+        self, plan: MsgGenerator[Any], cell_index: int, attempt: int, state: str
+    ) -> MsgGenerator[Any]:
+        """Run a state's ``plan``, its start document tagged, its start uid kept; returns
+        what the plan returns."""
+        tags = {
+            "patch_cell_id": self.patch_id,
+            "cell_index": cell_index,
+            "attempt": attempt,
+            "patch_state": state,
+        }
+        tagged = bpp.inject_md_wrapper(plan, tags)
+        keep = {"start": [lambda name, doc: self.uids.append(doc["uid"])]}
+        return (yield from bpp.subs_wrapper(tagged, keep))
+
+
+def _patch_cell_plan(
+    rig: Rig, settings: _PatchSettings, extra: dict[str, Any]
+) -> MsgGenerator[PatchResult]:
+    """The attempts, then the summary run of :func:`patch_cell`; returns the result."""
+    log = _PatchLog(str(uuid.uuid4()))
+    result, fatal = yield from _attempts(rig, settings, log)
+    yield from _summary_run(rig, settings, log, result, fatal, extra)
+    assert result is not None
+    return PatchResult(
+        result.cell_index,
+        result.attempts,
+        result.pipette_MOhm,
+        result.seal_GOhm,
+        result.membrane,
+        tuple(log.uids),
+    )
+
+
+def _attempts(
+    rig: Rig, settings: _PatchSettings, log: _PatchLog
+) -> MsgGenerator[tuple[PatchResult | None, OperatorUnavailable | None]]:
+    """Up to ``max_attempts`` attempts, the pipette withdrawn after each failed one; returns
+    (the result or ``None``, the operator step that could not be done or ``None``)."""
+    for attempt in range(1, settings.max_attempts + 1):
+        try:
+            return (yield from _attempt(rig, settings, log, attempt)), None
+        except OperatorUnavailable as error:  # unattended: nobody can place a pipette
+            log.failures.append(f"attempt {attempt}: {error}")
+            return None, error
+        except PatchFailure as error:
+            log.failures.append(f"attempt {attempt}: {error}")
+            yield from operator_step(
+                rig,
+                "Withdraw the pipette; a fresh one goes in the bath.",
+                action=WITHDRAW_PIPETTE,
+            )
+    return None, None
+
+
+def _attempt(
+    rig: Rig, settings: _PatchSettings, log: _PatchLog, attempt: int
+) -> MsgGenerator[PatchResult]:
+    """One attempt: fill, bath, seal, whole cell, QC (plan stub, each state its own run);
+    returns the result, raises :class:`PatchFailure` when a state fails."""
+    cell_index = settings.cell_index
+    if settings.pipette_solution is not None:
+        yield from operator_step(
+            rig,
+            f"Fill a fresh pipette with {settings.pipette_solution!r}.",
+            action=FILL_PIPETTE,
+            solution=settings.pipette_solution,
+        )
+        rig.pipette_solution = settings.pipette_solution
+    rp = yield from log.step(pipette_resistance(rig), cell_index, attempt, "bath")
+    yield from log.enter(rig, "bath", attempt, rp)
+    if not settings.rp_low_MOhm <= rp <= settings.rp_high_MOhm:
+        raise PatchFailure(
+            f"pipette {rp:.3g} MΩ outside {settings.rp_low_MOhm:g}-{settings.rp_high_MOhm:g} MΩ "
+            "(§7.1)"
+        )
+    seal = yield from log.step(settings.form_seal(rig), cell_index, attempt, "seal")
+    yield from log.enter(rig, "contact", attempt)
+    yield from log.enter(rig, "seal", attempt, seal)
+    broken = yield from log.step(break_in(rig), cell_index, attempt, "whole_cell")
+    yield from log.enter(rig, "whole_cell", attempt, broken.cm_pF)
+    test = yield from log.step(membrane_test(rig), cell_index, attempt, "qc")
+    if not test.ra_MOhm <= settings.max_ra_MOhm:
+        raise PatchFailure(f"QC: Ra {test.ra_MOhm:.3g} MΩ > {settings.max_ra_MOhm:g} MΩ")
+    if not test.rm_MOhm >= settings.min_rm_MOhm:
+        raise PatchFailure(f"QC: Rm {test.rm_MOhm:.3g} MΩ < {settings.min_rm_MOhm:g} MΩ")
+    yield from log.enter(rig, "qc_passed", attempt, test.ra_MOhm)
+    return PatchResult(cell_index, attempt, rp, seal, test)
+
+
+def _summary_run(
+    rig: Rig,
+    settings: _PatchSettings,
+    log: _PatchLog,
+    result: PatchResult | None,
+    fatal: OperatorUnavailable | None,
+    extra: dict[str, Any],
+) -> MsgGenerator[str]:
+    """The ``patch_cell`` run: every transition in ``states``, the outcome in its start
+    document; fails (raising ``fatal`` or :class:`PatchFailure`) when no cell was patched."""
+    readout = ComputedReadout({"t_s": "s", "state": "1", "attempt": "1", "value": "1"})
+    yield from ensure_connected(*readout.signals)
+    summary_md = {
+        "plan_name": "patch_cell",
+        "plan_args": {
+            "cell_index": settings.cell_index,
+            "pipette_solution": settings.pipette_solution,
+        },
+        "patch_cell_id": log.patch_id,
+        "cell_index": settings.cell_index,
+        "states": list(PATCH_STATES),
+        "criteria": settings.thresholds(),
+        "pipette_solution": getattr(rig, "pipette_solution", None),
+        "run_uids": list(log.uids),
+        "failures": log.failures,
+        "outcome": "whole cell, QC passed" if result is not None else "failed",
+        **extra,
+    }
+
+    def summary() -> MsgGenerator[None]:
+        for values in log.transitions:
+            readout.update(values)
+            yield from bps.create("states")
+            yield from bps.read(readout)
+            yield from bps.save()
+        if fatal is not None:
+            raise fatal
+        if result is None:
+            raise PatchFailure(
+                f"cell {settings.cell_index} not patched after {settings.max_attempts} "
+                "attempts: " + "; ".join(log.failures)
+            )
+
+    return (yield from bpp.run_wrapper(summary(), md=summary_md))

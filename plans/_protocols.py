@@ -10,6 +10,7 @@ physiology-parameters.md §7 (whole cell) and §8.1 (ramps); P/N after Bezanilla
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -21,19 +22,10 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig, step_protocol
 
-from ._patch import (
-    LEAK_FIT_MV,
-    _amplifier,
-    _emit,
-    _guarded,
-    _md,
-    _methods,
-    _staged,
-    check_ramp_leak,
-    ramp_command,
-)
+from ._patch_stubs import emit, guarded, patch_amplifier, patch_methods, staged
+from ._ramps import LEAK_FIT_MV, RampLeak, check_ramp_leak, ramp_command
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_int, check_number
+from ._validation import PlanParameterError, check_int, check_md, check_number
 
 __all__ = ["voltage_ramp", "voltage_steps"]
 
@@ -68,6 +60,44 @@ def _record(
     return np.asarray((yield from bps.rd(rig.amplifier.last_sweep_pA)), dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _StepFamily:
+    """Checked :func:`voltage_steps` protocol: potentials (mV), step (ms), rate (Hz), P/N."""
+
+    holding_mV: float
+    levels: list[float]
+    step_ms: float
+    sample_rate_Hz: float
+    leak_p_over_n: float | None
+    n_leak: int
+
+    def command(self, delta_mV: float) -> NDArray[np.float64]:
+        """One sweep's command (mV per sample) for a step of ``delta_mV`` from holding."""
+        return step_protocol(
+            holding_mV=self.holding_mV,
+            step_mV=delta_mV,
+            step_ms=self.step_ms,
+            sample_rate_Hz=self.sample_rate_Hz,
+        )
+
+    def step_samples(self) -> tuple[int, int]:
+        """(samples at holding before the step, samples of the step)."""
+        size = self.command(0.0).size
+        n_step = size - 2 * ((size - size // 2) // 2)
+        return (size - n_step) // 2, n_step
+
+
+def _check_leak_p_over_n(leak_p_over_n: Any) -> float | None:
+    if leak_p_over_n is None:
+        return None
+    leak_p_over_n = check_number(
+        "leak_p_over_n", leak_p_over_n, minimum=-1.0, maximum=1.0, unit="(fraction)"
+    )
+    if leak_p_over_n == 0:
+        raise PlanParameterError("leak_p_over_n must be non-zero (e.g. -0.25 for P/-4)")
+    return leak_p_over_n
+
+
 def voltage_steps(
     rig: Rig,
     *,
@@ -95,19 +125,15 @@ def voltage_steps(
     sample_rate_Hz = check_number(
         "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
     )
-    if leak_p_over_n is not None:
-        leak_p_over_n = check_number(
-            "leak_p_over_n", leak_p_over_n, minimum=-1.0, maximum=1.0, unit="(fraction)"
-        )
-        if leak_p_over_n == 0:
-            raise PlanParameterError("leak_p_over_n must be non-zero (e.g. -0.25 for P/-4)")
+    leak_p_over_n = _check_leak_p_over_n(leak_p_over_n)
     n_leak = check_int("n_leak", n_leak, minimum=1, maximum=32)
     if step_ms * sample_rate_Hz / 1000.0 * 1.5 > 2_000_000:
         raise PlanParameterError(
             "step_ms × sample_rate_Hz is too long for one sweep (> 2 M samples)"
         )
-    _amplifier(rig)
-    extra = _md(md)
+    patch_amplifier(rig)
+    extra = check_md(md)
+    family = _StepFamily(holding_mV, levels, step_ms, sample_rate_Hz, leak_p_over_n, n_leak)
     args = {
         "holding_mV": holding_mV,
         "steps_mV": levels,
@@ -116,81 +142,82 @@ def voltage_steps(
         "n_leak": n_leak if leak_p_over_n is not None else 0,
         "sample_rate_Hz": sample_rate_Hz,
     }
+    return _steps_run(rig, family, args, extra)
 
-    def command_for(delta_mV: float) -> NDArray[np.float64]:
-        return step_protocol(
-            holding_mV=holding_mV, step_mV=delta_mV, step_ms=step_ms, sample_rate_Hz=sample_rate_Hz
-        )
 
-    def plan() -> MsgGenerator[str]:
-        methods = yield from _methods(rig, "voltage_steps", args, extra)
-        probe = command_for(0.0)
-        n_step = probe.size - 2 * ((probe.size - probe.size // 2) // 2)
-        quarter = (probe.size - n_step) // 2
-        methods["protocol"] = {
-            "sweep": "holding for half of step_ms, the step, holding for half of step_ms",
-            "n_samples": int(probe.size),
-            "step_samples": [int(quarter), int(quarter + n_step)],
-            "leak": "P/N (Bezanilla & Armstrong 1977)" if leak_p_over_n is not None else None,
+def _steps_run(
+    rig: Rig, family: _StepFamily, args: dict[str, Any], extra: dict[str, Any]
+) -> MsgGenerator[str]:
+    """The methods, then the run of :func:`voltage_steps` (guarded, amplifier staged)."""
+    methods = yield from patch_methods(rig, "voltage_steps", args, extra)
+    probe = family.command(0.0)
+    quarter, n_step = family.step_samples()
+    methods["protocol"] = {
+        "sweep": "holding for half of step_ms, the step, holding for half of step_ms",
+        "n_samples": int(probe.size),
+        "step_samples": [int(quarter), int(quarter + n_step)],
+        "leak": "P/N (Bezanilla & Armstrong 1977)" if family.leak_p_over_n is not None else None,
+    }
+    methods["hints"] = {"dimensions": [[["step_mV"], "iv"]]}
+    sweep = _sweep_readout()
+    iv = ComputedReadout(
+        {
+            "t_s": "s",
+            "step_mV": "mV",
+            "i_holding_pA": "pA",
+            "i_steady_pA": "pA",
+            "i_peak_pA": "pA",
         }
-        methods["hints"] = {"dimensions": [[["step_mV"], "iv"]]}
-        sweep = _sweep_readout()
-        iv = ComputedReadout(
-            {
-                "t_s": "s",
-                "step_mV": "mV",
-                "i_holding_pA": "pA",
-                "i_steady_pA": "pA",
-                "i_peak_pA": "pA",
-            }
-        )
-        yield from ensure_connected(*sweep.signals, *iv.signals)
-        rig.amplifier.set_protocol(probe, sample_rate_Hz)  # the file's sweep length, at stage
+    )
+    yield from ensure_connected(*sweep.signals, *iv.signals)
+    rig.amplifier.set_protocol(probe, family.sample_rate_Hz)  # the file's sweep length, at stage
 
-        def body() -> MsgGenerator[None]:
-            yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
-            for level in levels:
-                t_s = yield from rig_time_s(rig)
-                delta = level - holding_mV
-                current = yield from _record(
-                    rig, command_for(delta), sample_rate_Hz, sweep, level, False
-                )
-                if leak_p_over_n is not None:
-                    leaks = []
-                    for _ in range(n_leak):
-                        leaks.append(
-                            (
-                                yield from _record(
-                                    rig,
-                                    command_for(delta * leak_p_over_n),
-                                    sample_rate_Hz,
-                                    sweep,
-                                    holding_mV + delta * leak_p_over_n,
-                                    True,
-                                )
-                            )
-                        )
-                    current = analysis.leak_subtract(
-                        current, np.vstack(leaks), leak_p_over_n, baseline_samples=quarter
-                    )
-                holding_pA = float(current[:quarter].mean())
-                during = current[quarter : quarter + n_step] - holding_pA
-                settled = during[n_step // 10 :]
-                yield from _emit(
-                    iv,
-                    "iv",
-                    {
-                        "t_s": t_s,
-                        "step_mV": level,
-                        "i_holding_pA": holding_pA,
-                        "i_steady_pA": float(during[-max(1, n_step // 4) :].mean()),
-                        "i_peak_pA": float(settled[int(np.argmax(np.abs(settled)))]),
-                    },
-                )
+    def body() -> MsgGenerator[None]:
+        yield from bps.mv(rig.amplifier.holding_mV, family.holding_mV)
+        for level in family.levels:
+            t_s = yield from rig_time_s(rig)
+            current = yield from _step_current(rig, family, sweep, level)
+            yield from emit(iv, "iv", _iv_values(family, current, t_s, level))
 
-        return (yield from _guarded(rig, _staged(rig.amplifier, body()), methods))
+    return (yield from guarded(rig, staged(rig.amplifier, body()), methods))
 
-    return plan()
+
+def _step_current(
+    rig: Rig, family: _StepFamily, sweep: ComputedReadout, level: float
+) -> MsgGenerator[NDArray[np.float64]]:
+    """The test sweep to ``level`` (mV) and, with P/N, its ``n_leak`` leak pulses (plan stub,
+    sweeps in ``primary``); returns the (leak-subtracted) current (pA)."""
+    rate_Hz, delta = family.sample_rate_Hz, level - family.holding_mV
+    current = yield from _record(rig, family.command(delta), rate_Hz, sweep, level, False)
+    if family.leak_p_over_n is None:
+        return current
+    leak_delta = delta * family.leak_p_over_n
+    leaks = []
+    for _ in range(family.n_leak):
+        leak_level = family.holding_mV + leak_delta
+        command = family.command(leak_delta)
+        leaks.append((yield from _record(rig, command, rate_Hz, sweep, leak_level, True)))
+    quarter, _ = family.step_samples()
+    return analysis.leak_subtract(
+        current, np.vstack(leaks), family.leak_p_over_n, baseline_samples=quarter
+    )
+
+
+def _iv_values(
+    family: _StepFamily, current: NDArray[np.float64], t_s: float, level: float
+) -> dict[str, float]:
+    """One ``iv`` event: holding current, then steady and peak currents relative to it (pA)."""
+    quarter, n_step = family.step_samples()
+    holding_pA = float(current[:quarter].mean())
+    during = current[quarter : quarter + n_step] - holding_pA
+    settled = during[n_step // 10 :]
+    return {
+        "t_s": t_s,
+        "step_mV": level,
+        "i_holding_pA": holding_pA,
+        "i_steady_pA": float(during[-max(1, n_step // 4) :].mean()),
+        "i_peak_pA": float(settled[int(np.argmax(np.abs(settled)))]),
+    }
 
 
 def voltage_ramp(
@@ -228,8 +255,8 @@ def voltage_ramp(
     if leak not in ("none", "linear"):
         raise PlanParameterError(f"leak must be one of none, linear; got {leak!r}")
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, 1)
-    _amplifier(rig)
-    extra = _md(md)
+    patch_amplifier(rig)
+    extra = check_md(md)
     command = ramp_command(
         holding_mV=holding_mV,
         start_mV=start_mV,
@@ -237,8 +264,6 @@ def voltage_ramp(
         ramp_ms=duration_ms,
         sample_rate_Hz=sample_rate_Hz,
     )
-    low, high = min(start_mV, stop_mV), max(start_mV, stop_mV)
-    at = tuple(v for v in (-80.0, 80.0) if low <= v <= high)
     args = {
         "start_mV": start_mV,
         "stop_mV": stop_mV,
@@ -249,30 +274,45 @@ def voltage_ramp(
         "leak": leak,
         "leak_fit_mV": list(ramp_leak.fit_mV),
     }
-    keys = {"t_s": "s", "reversal_mV": "mV"} | {
-        ("i_minus80_pA" if v < 0 else "i_plus80_pA"): "pA" for v in at
-    }
+    return _ramp_run(rig, command, ramp_leak, args, extra)
 
-    def plan() -> MsgGenerator[str]:
-        methods = yield from _methods(rig, "voltage_ramp", args, extra)
-        methods["protocol"] = {"n_samples": int(command.size), "hold_ms_before_and_after": 10.0}
-        sweep = _sweep_readout()
-        iv = ComputedReadout(keys)
-        yield from ensure_connected(*sweep.signals, *iv.signals)
-        rig.amplifier.set_protocol(command, sample_rate_Hz)  # the file's sweep length, at stage
 
-        def body() -> MsgGenerator[None]:
-            yield from bps.mv(rig.amplifier.holding_mV, holding_mV)
-            for _ in range(n_sweeps):
-                t_s = yield from rig_time_s(rig)
-                current = yield from _record(rig, command, sample_rate_Hz, sweep, start_mV, False)
-                corrected = ramp_leak.subtract(current, command)
-                curve = analysis.iv_from_ramp(corrected, command, at_mV=at or (start_mV,))
-                values = {"t_s": t_s, "reversal_mV": curve.reversal_mV}
-                for v, i in zip(at, curve.current_at_pA, strict=False):
-                    values["i_minus80_pA" if v < 0 else "i_plus80_pA"] = i
-                yield from _emit(iv, "iv", values)
+def _ramp_read_outs(start_mV: float, stop_mV: float) -> tuple[float, ...]:
+    """The read-out potentials (−80 and +80 mV) that a ramp ``start_mV`` → ``stop_mV`` spans."""
+    low, high = min(start_mV, stop_mV), max(start_mV, stop_mV)
+    return tuple(v for v in (-80.0, 80.0) if low <= v <= high)
 
-        return (yield from _guarded(rig, _staged(rig.amplifier, body()), methods))
 
-    return plan()
+def _ramp_run(
+    rig: Rig,
+    command: NDArray[np.float64],
+    ramp_leak: RampLeak,
+    args: dict[str, Any],
+    extra: dict[str, Any],
+) -> MsgGenerator[str]:
+    """The methods, then the run of :func:`voltage_ramp` (``args``: its checked arguments)."""
+    start_mV, rate_Hz = args["start_mV"], args["sample_rate_Hz"]
+    at = _ramp_read_outs(start_mV, args["stop_mV"])
+    methods = yield from patch_methods(rig, "voltage_ramp", args, extra)
+    methods["protocol"] = {"n_samples": int(command.size), "hold_ms_before_and_after": 10.0}
+    sweep = _sweep_readout()
+    iv = ComputedReadout(
+        {"t_s": "s", "reversal_mV": "mV"}
+        | {("i_minus80_pA" if v < 0 else "i_plus80_pA"): "pA" for v in at}
+    )
+    yield from ensure_connected(*sweep.signals, *iv.signals)
+    rig.amplifier.set_protocol(command, rate_Hz)  # the file's sweep length, at stage
+
+    def body() -> MsgGenerator[None]:
+        yield from bps.mv(rig.amplifier.holding_mV, args["holding_mV"])
+        for _ in range(args["n_sweeps"]):
+            t_s = yield from rig_time_s(rig)
+            current = yield from _record(rig, command, rate_Hz, sweep, start_mV, False)
+            corrected = ramp_leak.subtract(current, command)
+            curve = analysis.iv_from_ramp(corrected, command, at_mV=at or (start_mV,))
+            values = {"t_s": t_s, "reversal_mV": curve.reversal_mV}
+            for v, i in zip(at, curve.current_at_pA, strict=False):
+                values["i_minus80_pA" if v < 0 else "i_plus80_pA"] = i
+            yield from emit(iv, "iv", values)
+
+    return (yield from guarded(rig, staged(rig.amplifier, body()), methods))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.utils import MsgGenerator
@@ -10,7 +12,7 @@ from ionrig.devices import Rig
 
 from ._reading import rig_time_s
 
-__all__ = ["due_slot", "paced"]
+__all__ = ["Schedule", "due_slot", "next_tick", "paced"]
 
 
 def paced(
@@ -39,3 +41,22 @@ def due_slot(first_s: float, slot: int, interval_s: float, now_s: float) -> int:
     ``now_s`` when ``slot`` is more than half an interval overdue (missed slots are skipped)."""
     nearest = int(np.floor((now_s - first_s) / interval_s + 0.5))
     return max(slot, nearest)
+
+
+@dataclass
+class Schedule:
+    """The state of one fixed-rate schedule on the rig clock: the period (s; 0 for back to
+    back), the rig time of the first tick (s; ``None`` before it) and the next slot."""
+
+    interval_s: float
+    first_s: float | None = None
+    slot: int = 0
+
+
+def next_tick(rig: Rig, schedule: Schedule) -> MsgGenerator[float]:
+    """Wait for ``schedule``'s next slot (plan stub, :func:`paced`), then advance it; returns
+    the rig time (s) at the tick's start."""
+    slot, t_s = yield from paced(rig, schedule.first_s, schedule.slot, schedule.interval_s)
+    schedule.first_s = t_s if schedule.first_s is None else schedule.first_s
+    schedule.slot = slot + 1
+    return t_s

@@ -22,13 +22,14 @@ from ._chemistry import chemistry_md
 from ._imaging import (
     BACKGROUND_ROI,
     Imaging,
+    ImagingRequest,
     check_imaging,
     emit_pair,
     open_imaging,
     pair_values,
     take_pair,
 )
-from ._schedule import paced
+from ._schedule import Schedule, next_tick
 from ._validation import PlanParameterError, check_int, check_md, check_number
 
 __all__ = ["BACKGROUND_ROI", "MODES", "ratiometric_timecourse"]
@@ -143,6 +144,13 @@ def ratiometric_timecourse(
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
     if interval_s is not None:
         interval_s = check_number("interval_s", interval_s, minimum=0.0, maximum=86_400.0, unit="s")
+    _check_mode(rig, mode, interval_s)
+    extra_md = check_md(md)
+    return _timecourse_plan(rig, request, n_pairs, interval_s, mode, extra_md)
+
+
+def _check_mode(rig: Rig, mode: Any, interval_s: float | None) -> None:
+    """``mode`` one of :data:`MODES`; fly mode needs a sequencer and no ``interval_s``."""
     if mode not in MODES:
         raise PlanParameterError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     if mode == "fly":
@@ -156,58 +164,64 @@ def ratiometric_timecourse(
                 "interval_s must be None in mode='fly' (pairs run back to back at the camera's "
                 f"frame rate); got {interval_s!r}. Use mode='step' for paced pairs"
             )
-    extra_md = check_md(md)
-    camera = rig.camera
 
-    def acquire(imaging: Imaging) -> MsgGenerator[str]:
-        solution = yield from bps.rd(rig.perfusion.solution)
-        start_md = {
-            "plan_name": "ratiometric_timecourse",
-            "plan_args": {
-                "n_pairs": n_pairs,
-                "exposure_ms": request.exposure_ms,
-                "interval_s": interval_s,
-                "mode": mode,
-            },
-            "timing": "hardware (DG-4 ring buffer paced by the camera)"
-            if mode == "fly"
-            else "software (wheel moved between frames)",
-            **imaging.start_md(),
-            "solution": solution,
-            "solution_composition_mM": rig.perfusion.composition(solution),
-            "chemistry": chemistry_md(rig, [solution], plan_name="ratiometric_timecourse"),
-            "hints": {"dimensions": [[["t_s"], "ratio"]]},
-            **extra_md,
-        }
 
-        def step_body() -> MsgGenerator[None]:
-            livetime = request.exposure_ms / 1000.0
-            yield from bps.prepare(camera, TriggerInfo(livetime=livetime), wait=True)
-            first_s, slot = None, 0
-            for index in range(n_pairs):
-                slot, started = yield from paced(rig, first_s, slot, interval_s or 0.0)
-                first_s = started if first_s is None else first_s
-                slot += 1
-                # back to back: keep the light on between pairs; paced: close it
-                yield from take_pair(
-                    imaging, close_shutter=bool(interval_s), next_pair=index < n_pairs - 1
-                )
-
-        def close_shutter() -> MsgGenerator[None]:
-            yield from bps.mv(rig.filter_wheel.shutter, "closed")
-            if mode == "fly":
-                yield from bps.wait_for([rig.sequencer.flyable_logic.stop])
-
-        body = _fly_pairs(imaging, n_pairs) if mode == "fly" else step_body()
-        return (
-            yield from bpp.finalize_wrapper(
-                bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [camera]),
-                close_shutter(),
-            )
+def _timecourse_plan(
+    rig: Rig,
+    request: ImagingRequest,
+    n_pairs: int,
+    interval_s: float | None,
+    mode: str,
+    extra_md: dict[str, Any],
+) -> MsgGenerator[str]:
+    """ROIs, then the run of :func:`ratiometric_timecourse` (camera staged; shutter closed
+    and, in fly mode, the sequencer stopped at the end); returns the start uid."""
+    imaging = yield from open_imaging(request, rig)
+    solution = yield from bps.rd(rig.perfusion.solution)
+    start_md = {
+        "plan_name": "ratiometric_timecourse",
+        "plan_args": {
+            "n_pairs": n_pairs,
+            "exposure_ms": request.exposure_ms,
+            "interval_s": interval_s,
+            "mode": mode,
+        },
+        "timing": "hardware (DG-4 ring buffer paced by the camera)"
+        if mode == "fly"
+        else "software (wheel moved between frames)",
+        **imaging.start_md(),
+        "solution": solution,
+        "solution_composition_mM": rig.perfusion.composition(solution),
+        "chemistry": chemistry_md(rig, [solution], plan_name="ratiometric_timecourse"),
+        "hints": {"dimensions": [[["t_s"], "ratio"]]},
+        **extra_md,
+    }
+    if mode == "fly":
+        body = _fly_pairs(imaging, n_pairs)
+    else:
+        body = _step_pairs(imaging, n_pairs, interval_s)
+    return (
+        yield from bpp.finalize_wrapper(
+            bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [rig.camera]),
+            _close_shutter(rig, mode),
         )
+    )
 
-    def plan() -> MsgGenerator[str]:
-        imaging = yield from open_imaging(request, rig)
-        return (yield from acquire(imaging))
 
-    return plan()
+def _step_pairs(imaging: Imaging, n_pairs: int, interval_s: float | None) -> MsgGenerator[None]:
+    """``n_pairs`` software-timed pairs, every ``interval_s`` of rig time (``None``: back to
+    back, the shutter kept open between them)."""
+    rig = imaging.rig
+    livetime = imaging.request.exposure_ms / 1000.0
+    yield from bps.prepare(rig.camera, TriggerInfo(livetime=livetime), wait=True)
+    schedule = Schedule(interval_s or 0.0)
+    for index in range(n_pairs):
+        yield from next_tick(rig, schedule)
+        # back to back: keep the light on between pairs; paced: close it
+        yield from take_pair(imaging, close_shutter=bool(interval_s), next_pair=index < n_pairs - 1)
+
+
+def _close_shutter(rig: Rig, mode: str) -> MsgGenerator[None]:
+    yield from bps.mv(rig.filter_wheel.shutter, "closed")
+    if mode == "fly":
+        yield from bps.wait_for([rig.sequencer.flyable_logic.stop])

@@ -17,7 +17,7 @@ from ionrig.devices import Rig
 
 from ._calibration import calibrate_in_situ, imaging_phase
 from ._chemistry import chemistry_md
-from ._imaging import Imaging, check_imaging, open_imaging
+from ._imaging import Imaging, ImagingRequest, check_imaging, open_imaging
 from ._perfusion import check_solution
 from ._reading import rig_time_s
 from ._validation import PlanParameterError, check_md, check_number
@@ -264,54 +264,81 @@ def mg_uptake(
     roles = {baseline_solution: "baseline and washout", treatment: "treatment"}
     if control is not None:
         roles[control] = "control (treatment without its Mg)"
+    options = {"exposure_ms": request.exposure_ms, **calibration_options} if calibrate else None
+    uptake = _Uptake(args, phases, roles, interval_s, request, options, extra_md)
+    return _uptake_plan(rig, uptake)
 
-    def time_course(imaging: Imaging) -> MsgGenerator[str]:
-        start_md = {
-            "plan_name": "mg_uptake",
-            "plan_args": args,
-            **imaging.start_md(),
-            "solution": baseline_solution,
-            "solutions": {
-                name: {"role": role, "composition_mM": rig.perfusion.composition(name)}
-                for name, role in roles.items()
-            },
-            "chemistry": chemistry_md(rig, list(roles), plan_name="mg_uptake"),
-            "phases": [
-                {"solution": p.solution, "duration_min": p.minutes, "role": p.role} for p in phases
-            ],
-            "calibration_run": "an in-situ calibration run follows (its start document's "
-            "calibrates_uid names this run)"
-            if calibrate
-            else None,
-            "hints": {"dimensions": [[["t_s"], "ratio"]]},
-            **extra_md,
-        }
-        body = _run_phases(rig, imaging, phases, interval_s, request.exposure_ms)
 
-        def close_shutter() -> MsgGenerator[None]:
-            yield from bps.mv(rig.filter_wheel.shutter, "closed")
+@dataclass(frozen=True)
+class _Uptake:
+    """Checked :func:`mg_uptake` arguments: ``plan_args``, phases, each solution's role, the
+    pair interval (s), imaging, the calibration's options (``None``: no calibration), md."""
 
-        return (
-            yield from bpp.finalize_wrapper(
-                bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [rig.camera]),
-                close_shutter(),
-            )
+    args: dict[str, Any]
+    phases: list[Phase]
+    roles: dict[str, str]
+    interval_s: float
+    request: ImagingRequest
+    calibration_options: dict[str, Any] | None
+    extra_md: dict[str, Any]
+
+
+def _uptake_plan(rig: Rig, uptake: _Uptake) -> MsgGenerator[MgUptakeResult]:
+    """Probenecid checked against the solution flowing now, ROIs, the time course, then (with
+    calibration options) the in-situ calibration on the same ROIs."""
+    flowing = yield from bps.rd(rig.perfusion.solution)
+    check_probenecid(rig, uptake.phases, flowing if isinstance(flowing, str) else None)
+    imaging = yield from open_imaging(uptake.request, rig)
+    uptake_uid = yield from _time_course(rig, imaging, uptake)
+    calibration_uid = None
+    if uptake.calibration_options is not None:
+        calibration_uid = yield from calibrate_in_situ(
+            rig,
+            **uptake.calibration_options,
+            rois={name: roi.to_spec() for name, roi in imaging.cells.items()},
+            background_roi=imaging.background.to_spec(),
+            md={"calibrates_uid": uptake_uid},
         )
+    return MgUptakeResult(uptake_uid, calibration_uid)
 
-    def plan() -> MsgGenerator[MgUptakeResult]:
-        flowing = yield from bps.rd(rig.perfusion.solution)
-        check_probenecid(rig, phases, flowing if isinstance(flowing, str) else None)
-        imaging = yield from open_imaging(request, rig)
-        uptake_uid = yield from time_course(imaging)
-        calibration_uid = None
-        if calibrate:
-            calibration_uid = yield from calibrate_in_situ(
-                rig,
-                **{"exposure_ms": request.exposure_ms, **calibration_options},
-                rois={name: roi.to_spec() for name, roi in imaging.cells.items()},
-                background_roi=imaging.background.to_spec(),
-                md={"calibrates_uid": uptake_uid},
-            )
-        return MgUptakeResult(uptake_uid, calibration_uid)
 
-    return plan()
+def _uptake_md(rig: Rig, imaging: Imaging, uptake: _Uptake) -> dict[str, Any]:
+    """The time course's start document."""
+    return {
+        "plan_name": "mg_uptake",
+        "plan_args": uptake.args,
+        **imaging.start_md(),
+        "solution": uptake.args["baseline_solution"],
+        "solutions": {
+            name: {"role": role, "composition_mM": rig.perfusion.composition(name)}
+            for name, role in uptake.roles.items()
+        },
+        "chemistry": chemistry_md(rig, list(uptake.roles), plan_name="mg_uptake"),
+        "phases": [
+            {"solution": p.solution, "duration_min": p.minutes, "role": p.role}
+            for p in uptake.phases
+        ],
+        "calibration_run": "an in-situ calibration run follows (its start document's "
+        "calibrates_uid names this run)"
+        if uptake.args["calibrate"]
+        else None,
+        "hints": {"dimensions": [[["t_s"], "ratio"]]},
+        **uptake.extra_md,
+    }
+
+
+def _time_course(rig: Rig, imaging: Imaging, uptake: _Uptake) -> MsgGenerator[str]:
+    """The time-course run (camera staged, shutter closed at the end); returns its uid."""
+    start_md = _uptake_md(rig, imaging, uptake)
+    exposure_ms = uptake.request.exposure_ms
+    body = _run_phases(rig, imaging, uptake.phases, uptake.interval_s, exposure_ms)
+    return (
+        yield from bpp.finalize_wrapper(
+            bpp.stage_wrapper(bpp.run_wrapper(body, md=start_md), [rig.camera]),
+            _close_shutter(rig),
+        )
+    )
+
+
+def _close_shutter(rig: Rig) -> MsgGenerator[None]:
+    yield from bps.mv(rig.filter_wheel.shutter, "closed")
