@@ -21,7 +21,8 @@ from ionrig.bench.runner import (
     plan_summary,
     run_command,
 )
-from ionrig.cli.main import _parser, main
+from ionrig.cli.main import main
+from ionrig.cli.parser import build_parser
 from ionrig.data.catalog import open_catalog
 
 
@@ -243,7 +244,7 @@ def test_ctrl_c_aborts_the_run_stores_it_and_exits_130(tmp_path):
 
 def test_help_lists_every_subcommand_with_a_one_line_help(capsys):
     subcommands = next(
-        action for action in _parser()._actions if action.dest == "command"
+        action for action in build_parser()._actions if action.dest == "command"
     )._choices_actions
     names = [choice.dest for choice in subcommands]
     assert {"demo", "simulate", "doctor", "run", "catalog"} <= set(names)

@@ -15,13 +15,31 @@ from ionrig.data.catalog import open_catalog, serve_catalog
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["catalog", "--help"], ["demo", "--help"], ["catalog", "serve", "--help"]]
+    "args",
+    [
+        ["--help"],
+        ["catalog", "--help"],
+        ["demo", "--help"],
+        ["catalog", "serve", "--help"],
+        ["rig", "schema", "--help"],
+    ],
 )
 def test_help_everywhere(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 0
     assert "usage: ionrig" in capsys.readouterr().out
+
+
+def test_rig_schema_prints_the_rig_files_json_schema(capsys):
+    import json
+
+    from ionrig.rig import rig_file_json_schema
+
+    assert main(["rig", "schema"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == rig_file_json_schema()
+    assert out == json.dumps(rig_file_json_schema(), indent=2) + "\n"
 
 
 def test_demo_measures_every_cell_within_15_percent(data_dir):
