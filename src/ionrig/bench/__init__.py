@@ -3,6 +3,7 @@
 - :mod:`ionrig.bench.runner`: ``ionrig run PLAN key=value …`` and the plan-argument parser.
 - :mod:`ionrig.bench.shell`: the IPython shell with a session ready.
 - :mod:`ionrig.bench.preview`: live camera preview and ROI drawing outside runs.
+- :mod:`ionrig.bench.loop`: awaiting device coroutines in the RunEngine's event loop.
 - :mod:`ionrig.bench.live`: live tables, plots and progress during a run.
 - :mod:`ionrig.bench.publish`: documents to other processes over 0MQ.
 - :mod:`ionrig.bench.demo`: ``ionrig demo``, a complete experiment on the simulated rig.

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ionrig import analysis
-from ionrig.bench.shell import run_in_loop
+from ionrig.bench.loop import run_in_loop
 
 __all__ = [
     "DETECTION_NM",

@@ -19,20 +19,21 @@ calls and ``with init_devices():`` blocks out of such cells (both fail there).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 import shlex
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
 from bluesky import RunEngine
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
+
+from ionrig.bench.loop import run_in_loop
 
 __all__ = [
     "IonrigMagics",
@@ -53,41 +54,6 @@ _LIVE_PENDING = "_ionrig_live_pending"
 #: Per RunEngine: the BestEffortCallback and live feedback that ``shell_namespace`` subscribed,
 #: so a second call returns the same objects instead of subscribing twice.
 _SUBSCRIBED: weakref.WeakKeyDictionary[RunEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def run_in_loop(RE: RunEngine, awaitable: Awaitable[T], timeout_s: float | None = None) -> T:
-    """Run ``awaitable`` in ``RE``'s event loop (where the rig's devices live) and wait for it.
-
-    Like :func:`bluesky.run_engine.call_in_bluesky_event_loop`, but bound to this RunEngine's
-    loop rather than to the process-wide "latest" bluesky loop, which any later ``RunEngine()``
-    (``import bluesky.magics`` makes one) replaces. ``timeout_s`` is in real seconds. Ctrl-C
-    cancels the coroutine. Calling it from the loop's own thread would deadlock: that raises.
-    """
-    loop = RE.loop
-    if not loop.is_running():
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()
-        raise RuntimeError("the RunEngine's event loop is not running")
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()
-        raise RuntimeError(
-            "run_in_loop was called from the RunEngine's own event loop; use `await` there"
-        )
-
-    async def wrapped() -> T:
-        return await awaitable
-
-    future = asyncio.run_coroutine_threadsafe(wrapped(), loop)
-    try:
-        return future.result(timeout=timeout_s)
-    except (KeyboardInterrupt, concurrent.futures.TimeoutError):
-        future.cancel()
-        raise
 
 
 def loop_runner_for(RE: RunEngine) -> Callable[[Coroutine[Any, Any, T]], T]:

@@ -23,8 +23,9 @@ from urllib.parse import unquote, urlparse
 
 import event_model
 import numpy as np
-from bluesky_tiled_plugins.writing.tiled_writer import _RunWriter
 from event_model import RunRouter
+
+from ionrig.data.tiled_writer_adapter import FlushingRunWriter
 
 __all__ = [
     "CatalogWriter",
@@ -156,26 +157,6 @@ class NoFilling:
     descriptor = event_page = datum_page = resource = stream_resource = stream_datum = _passthrough
 
 
-class _FlushingRunWriter(_RunWriter):
-    """bluesky-tiled-plugins' run writer, plus a flush of its batched rows on demand.
-
-    ``flush`` writes what ``stop`` would write from the caches, without closing the run: the
-    pinned bluesky-tiled-plugins (2.0.x) batches by count only, and ionrig needs a time bound.
-    """
-
-    def flush(self) -> None:
-        if self.root_node is None:
-            return
-        for desc_name, rows in self._internal_data_cache.items():
-            if rows:
-                self._write_internal_data(rows, desc_node=self._desc_nodes[desc_name])
-                rows.clear()
-        cached = list(self._external_data_cache.values())
-        self._external_data_cache.clear()
-        for stream_datum in cached:
-            self._write_external_data(stream_datum)
-
-
 _CLOSE = object()  # a CatalogWriter's thread ends when it gets this
 _DUE = object()  # ... and flushes its batched rows when this is what the timeout gives
 
@@ -197,14 +178,14 @@ class CatalogWriter:
         self.client = client.include_data_sources()
         self.batch_size = batch_size
         self.flush_period_s = flush_period_s
-        self._writers: list[_FlushingRunWriter] = []
+        self._writers: list[FlushingRunWriter] = []
         self._router = RunRouter([self._factory], filler_class=NoFilling)
         self._documents: queue.Queue[Any] = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None  # runs while a run is open
 
     def _factory(self, name: str, start_doc: dict):
-        writer = _FlushingRunWriter(self.client, batch_size=self.batch_size)
+        writer = FlushingRunWriter(self.client, batch_size=self.batch_size)
         self._writers.append(writer)
         return [writer], []
 

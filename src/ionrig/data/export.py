@@ -36,14 +36,13 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-import ionrig
+from ionrig.data.nwb_file import ExportError, new_nwbfile
 
 __all__ = [
     "IMAGING_PLANS",
@@ -54,10 +53,6 @@ __all__ = [
     "export_nwb",
     "export_nwb_run",
 ]
-
-
-class ExportError(ValueError):
-    """The run cannot be exported (wrong plan, missing data, inconsistent records)."""
 
 
 @dataclass(frozen=True)
@@ -114,99 +109,6 @@ def _scalars(stream) -> dict[str, NDArray[np.float64]]:
     return {key: np.asarray(table[key], dtype=np.float64).reshape(-1) for key in keys}
 
 
-# -- the NWB file ----------------------------------------------------------------------------------
-def _as_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
-
-
-def _subject(start: Mapping[str, Any]):
-    """The start document's ``subject`` (NWB Subject fields; age as ISO 8601 duration), else a
-    generic cultured-cell entry: nwbinspector treats a missing subject, subject_id, sex and age
-    as critical, so what is not given is recorded as unknown (sex "U", age "P0D/")."""
-    from pynwb.file import Subject
-
-    given = start.get("subject")
-    if given is not None:
-        if not isinstance(given, Mapping):
-            raise ExportError(f"the start document's subject must be a mapping, got {given!r}")
-        allowed = {
-            "subject_id",
-            "species",
-            "sex",
-            "age",
-            "description",
-            "strain",
-            "genotype",
-            "weight",
-        }
-        unknown = set(given) - allowed
-        if unknown:
-            raise ExportError(
-                f"subject: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
-            )
-        fields = {"sex": "U", "age": "P0D/", "description": "cultured cells, in vitro", **given}
-        fields.setdefault("subject_id", start.get("cell_line") or start.get("cell") or "cells")
-        return Subject(**{key: str(value) for key, value in fields.items()})
-    cell = start.get("cell_line") or start.get("cell")
-    return Subject(
-        subject_id=str(cell or "cells"),
-        description=(
-            "cultured cells, in vitro"
-            + (f": {cell}" if cell else "")
-            + ". Cell line, species, sex and age are not in the run's start document "
-            "(record them with md={'subject': {...}})."
-        ),
-        sex="U",
-        age="P0D/",  # unknown: 0 days or older
-    )
-
-
-def _nwbfile(start: Mapping[str, Any], time_offset_s: float, keywords: Sequence[str]):
-    from pynwb import NWBFile
-
-    plan_name = start.get("plan_name", "?")
-    rig = start.get("rig", "?")
-    clock = (
-        f"simulated rig clock at time_scale {start.get('time_scale')}"
-        if start.get("simulated")
-        else "rig clock (wall time)"
-    )
-    pharmacology = {
-        k: start[k]
-        for k in ("solution", "solution_composition_mM", "pipette_solution")
-        if start.get(k) is not None
-    }
-    return NWBFile(
-        session_description=f"{plan_name} on rig {rig}",
-        identifier=str(start["uid"]),
-        session_id=str(start["uid"]),
-        session_start_time=datetime.fromtimestamp(float(start["time"]), tz=UTC),
-        experimenter=_as_list(start.get("experimenter") or start.get("operator")),
-        lab=start.get("lab"),
-        institution=start.get("institution"),
-        experiment_description=start.get("experiment_description"),
-        keywords=list(keywords),
-        protocol=json.dumps(
-            {"plan_name": plan_name, "plan_args": start.get("plan_args")}, default=str
-        ),
-        pharmacology=json.dumps(pharmacology, default=str) if pharmacology else None,
-        data_collection=(
-            f"ionrig {start.get('ionrig_version', '?')} run {start['uid']} on rig {rig}. "
-            f"NWB times are seconds of the {clock} (t_s) minus {time_offset_s!r} s, the "
-            "earliest rig-clock time recorded in the run; session_start_time is the wall time "
-            "of the run's start document."
-        ),
-        notes=json.dumps(dict(start), default=str),
-        source_script=f"ionrig.data.export (ionrig {ionrig.__version__})",
-        source_script_file_name="src/ionrig/data/export.py",
-        subject=_subject(start),
-    )
-
-
 def _computed_streams(
     nwbfile,
     run,
@@ -243,9 +145,21 @@ def _computed_streams(
             )
 
 
-def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int, float]:
-    from pynwb.icephys import VoltageClampSeries, VoltageClampStimulusSeries
+@dataclass(frozen=True)
+class _Sweeps:
+    """The sweeps of a patch-clamp run as exported: currents (pA, as recorded), commands (mV,
+    one row per sweep), rig-clock start times (s), sample rate (Hz), telegraphs, holding (mV)."""
 
+    current_pA: NDArray[Any]
+    command_mV: NDArray[np.float64]
+    t_s: NDArray[np.float64]
+    rate_Hz: float
+    telegraphs: Mapping[str, Any]
+    holding_mV: Any
+
+
+def _read_sweeps(run, start: Mapping[str, Any]) -> _Sweeps:
+    """The run's voltage-clamp sweeps and their commands, checked (pA, a command per sweep)."""
     from ionrig.data.readers import read_sweeps
 
     plan_name = start["plan_name"]
@@ -263,8 +177,6 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
         raise ExportError(f"{plan_name} run {start['uid'][:8]} recorded no sweeps")
     # stored exactly as recorded (float32 pA): read_sweeps widens them to float64
     sweeps = recorded.current_pA[:n_sweeps].astype(datakey.get("dtype_numpy") or "<f4")
-    sweep_t_s = recorded.t_s[:n_sweeps]
-    rate_Hz = recorded.sample_rate_Hz
     telegraphs = recorded.telegraphs or start.get("amplifier_telegraphs") or {}
     mode = telegraphs.get("mode")
     if mode not in (None, "V-Clamp"):
@@ -284,13 +196,19 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
             f"{plan_name}: commands of shape {commands.shape} rebuilt for sweeps of shape "
             f"{sweeps.shape}"
         )
+    return _Sweeps(
+        sweeps,
+        commands,
+        recorded.t_s[:n_sweeps],
+        recorded.sample_rate_Hz,
+        telegraphs,
+        recorded.holding_mV,
+    )
 
-    tables = {name: _scalars(run[name]) for name in run if name != "primary"}
-    tables = {name: t for name, t in tables.items() if "t_s" in t and t["t_s"].size}
-    time_offset_s = float(min([sweep_t_s.min(), *(t["t_s"].min() for t in tables.values())]))
-    nwbfile = nwbfile_for(time_offset_s, ("whole-cell patch clamp", "voltage clamp", plan_name))
-    gain = telegraphs.get("gain_mV_per_pA")
-    gain_V_per_A = float(gain) * 1e9 if isinstance(gain, int | float) else None  # mV/pA → V/A
+
+def _add_electrode(nwbfile, start: Mapping[str, Any], telegraphs: Mapping[str, Any]) -> Any:
+    """The ``amplifier`` device and the whole-cell ``electrode`` (filtering from the lowpass
+    telegraph, kHz)."""
     lowpass = telegraphs.get("lowpass_kHz")
     device = nwbfile.create_device(
         name="amplifier",
@@ -299,7 +217,7 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
             f"telegraphs at the first sweep: {json.dumps(telegraphs, default=str)}"
         ),
     )
-    electrode = nwbfile.create_icephys_electrode(
+    return nwbfile.create_icephys_electrode(
         name="electrode",
         description=(
             "whole-cell patch pipette"
@@ -317,44 +235,68 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
         ),
         cell_id=(str(start["cell_id"]) if start.get("cell_id") is not None else None),
     )
-    holding = recorded.holding_mV
-    simultaneous = []
-    width = max(4, len(str(n_sweeps - 1)))
-    for index in range(n_sweeps):
-        starting_time = float(sweep_t_s[index] - time_offset_s)
-        common = {
-            "electrode": electrode,
-            "starting_time": starting_time,
-            "rate": rate_Hz,
-            "sweep_number": np.uint32(index),  # the NWB schema's dtype
-            "stimulus_description": plan_name,
-        }
-        stimulus = VoltageClampStimulusSeries(
-            name=f"command_{index:0{width}d}",
-            data=np.ascontiguousarray(commands[index]),
-            conversion=1e-3,  # stored in mV
-            description=(
-                f"command of sweep {index} of {plan_name} (mV as stored): as recorded with the "
-                "sweep (older runs: rebuilt from the start document's plan arguments and "
-                "checked against the amplifier's protocol summary)"
-            ),
-            **common,
-        )
-        response = VoltageClampSeries(
-            name=f"current_{index:0{width}d}",
-            data=sweeps[index],
-            conversion=1e-12,  # stored in pA, as recorded
-            gain=gain_V_per_A,
-            description=(
-                f"membrane current of sweep {index} of {plan_name} (pA as recorded; "
-                f"holding {holding} mV at the first sweep)"
-            ),
-            **common,
-        )
-        row = nwbfile.add_intracellular_recording(
-            electrode=electrode, stimulus=stimulus, response=response
-        )
-        simultaneous.append(nwbfile.add_icephys_simultaneous_recording(recordings=[row]))
+
+
+def _add_sweep_series(
+    nwbfile, electrode, sweeps: _Sweeps, index: int, plan_name: str, time_offset_s: float
+) -> Any:
+    """Sweep ``index`` as a command (``VoltageClampStimulusSeries``, mV) and a current
+    (``VoltageClampSeries``, pA) linked by an intracellular recording; returns its
+    simultaneous-recording row."""
+    from pynwb.icephys import VoltageClampSeries, VoltageClampStimulusSeries
+
+    gain = sweeps.telegraphs.get("gain_mV_per_pA")
+    gain_V_per_A = float(gain) * 1e9 if isinstance(gain, int | float) else None  # mV/pA → V/A
+    width = max(4, len(str(len(sweeps.t_s) - 1)))
+    common = {
+        "electrode": electrode,
+        "starting_time": float(sweeps.t_s[index] - time_offset_s),
+        "rate": sweeps.rate_Hz,
+        "sweep_number": np.uint32(index),  # the NWB schema's dtype
+        "stimulus_description": plan_name,
+    }
+    stimulus = VoltageClampStimulusSeries(
+        name=f"command_{index:0{width}d}",
+        data=np.ascontiguousarray(sweeps.command_mV[index]),
+        conversion=1e-3,  # stored in mV
+        description=(
+            f"command of sweep {index} of {plan_name} (mV as stored): as recorded with the "
+            "sweep (older runs: rebuilt from the start document's plan arguments and "
+            "checked against the amplifier's protocol summary)"
+        ),
+        **common,
+    )
+    response = VoltageClampSeries(
+        name=f"current_{index:0{width}d}",
+        data=sweeps.current_pA[index],
+        conversion=1e-12,  # stored in pA, as recorded
+        gain=gain_V_per_A,
+        description=(
+            f"membrane current of sweep {index} of {plan_name} (pA as recorded; "
+            f"holding {sweeps.holding_mV} mV at the first sweep)"
+        ),
+        **common,
+    )
+    row = nwbfile.add_intracellular_recording(
+        electrode=electrode, stimulus=stimulus, response=response
+    )
+    return nwbfile.add_icephys_simultaneous_recording(recordings=[row])
+
+
+def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int, float]:
+    """A patch-clamp run: its sweeps in the icephys tables, its computed stream in
+    ``icephys``; returns (the NWB file, sweeps written, time offset in s)."""
+    plan_name = start["plan_name"]
+    sweeps = _read_sweeps(run, start)
+    tables = {name: _scalars(run[name]) for name in run if name != "primary"}
+    tables = {name: t for name, t in tables.items() if "t_s" in t and t["t_s"].size}
+    time_offset_s = float(min([sweeps.t_s.min(), *(t["t_s"].min() for t in tables.values())]))
+    nwbfile = nwbfile_for(time_offset_s, ("whole-cell patch clamp", "voltage clamp", plan_name))
+    electrode = _add_electrode(nwbfile, start, sweeps.telegraphs)
+    simultaneous = [
+        _add_sweep_series(nwbfile, electrode, sweeps, index, plan_name, time_offset_s)
+        for index in range(len(sweeps.t_s))
+    ]
     nwbfile.add_icephys_sequential_recording(
         stimulus_type=plan_name, simultaneous_recordings=simultaneous
     )
@@ -366,26 +308,15 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
         "icephys",
         f"values {plan_name} computed from its sweeps during the run",
     )
-    return nwbfile, n_sweeps, time_offset_s
+    return nwbfile, len(sweeps.t_s), time_offset_s
 
 
-def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int, float]:
-    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, PlaneSegmentation
+def _add_imaging_plane(nwbfile, start: Mapping[str, Any], data, shape: tuple[int, int]) -> Any:
+    """The ``camera`` device and the ratiometric ``ImagingPlane`` (nm, frames of ``shape``
+    px; imaging rate from the plan's pair interval in s)."""
+    from pynwb.ophys import OpticalChannel
 
-    from ionrig.analysis import roi_mask
-    from ionrig.data.readers import read_timecourse
-
-    data = read_timecourse(run)
-    ratio_stream = run.get("ratio")
-    if ratio_stream is None or data.n_pairs == 0:
-        raise ExportError(f"ratiometric_timecourse run {data.uid[:8]} recorded no 340/380 pair")
-    names = data.roi_names
-    frame_times = [t for t in data.frame_t_s.values() if t.size]
-    time_offset_s = float(min([data.pair_t_s.min(), *(t.min() for t in frame_times)]))
-    nwbfile = nwbfile_for(
-        time_offset_s, ("Mag-fura-2", "ratiometric imaging", "intracellular Mg2+")
-    )
-    height, width = (int(n) for n in run["primary"].metadata["data_keys"]["camera"]["shape"][-2:])
+    height, width = shape
     excitation = [float(nm) for nm in start.get("excitation_nm", (340, 380))]
     emission = float(start.get("emission_nm", 510))
     dye = str(start.get("dye", "Mag-fura-2"))
@@ -397,7 +328,7 @@ def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, in
         ),
     )
     interval_s = (start.get("plan_args") or {}).get("interval_s")
-    plane = nwbfile.create_imaging_plane(
+    return nwbfile.create_imaging_plane(
         name="ImagingPlane",
         optical_channel=OpticalChannel(
             name="emission", description=f"{dye} emission", emission_lambda=emission
@@ -413,6 +344,17 @@ def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, in
         location="cultured cells on a coverslip (in vitro)",
         imaging_rate=(1.0 / float(interval_s) if interval_s else None),
     )
+
+
+def _roi_segmentation(
+    plane, start: Mapping[str, Any], names: Sequence[str], shape: tuple[int, int]
+) -> tuple[Any, Any]:
+    """(``ImageSegmentation`` with the cell and background ROIs as pixel masks, the cells'
+    ``PlaneSegmentation``)."""
+    from pynwb.ophys import ImageSegmentation, PlaneSegmentation
+
+    from ionrig.analysis import roi_mask
+
     segmentation = ImageSegmentation(name="ImageSegmentation")
     cells = PlaneSegmentation(
         name="PlaneSegmentation",
@@ -433,7 +375,7 @@ def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, in
     background.add_column(name="roi_shape", description="circle, rectangle or polygon")
 
     def pixel_mask(spec: Mapping[str, Any], name: str) -> list[tuple[int, int, float]]:
-        rows, cols = np.nonzero(roi_mask(spec, (height, width), name=name))
+        rows, cols = np.nonzero(roi_mask(spec, shape, name=name))
         return [(int(x), int(y), 1.0) for y, x in zip(rows, cols, strict=True)]
 
     for name in names:
@@ -442,6 +384,43 @@ def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, in
     spec = start["background_roi"]
     background.add_roi(pixel_mask=pixel_mask(spec, "background"), roi_shape=spec["shape"])
     segmentation.add_plane_segmentation([cells, background])
+    return segmentation, cells
+
+
+#: Per-ROI traces of the ``ratio`` stream: series name → (key prefix, unit, description).
+_TRACES = {
+    "ratio": (
+        "ratio",
+        "1",
+        "online ratio ((F340 - B340)/T340) / ((F380 - B380)/T380) per cell ROI, per-pixel "
+        "means, B from the background ROI, T the exposure; times: mean start of the pair",
+    ),
+    "F340": ("f340", "ADU/px/ms", "background-subtracted, exposure-normalised F340"),
+    "F380": ("f380", "ADU/px/ms", "background-subtracted, exposure-normalised F380"),
+}
+
+
+def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int, float]:
+    """An imaging run: the plane, the ROIs and the per-ROI traces in ``ophys``; returns (the
+    NWB file, cell ROIs written, time offset in s)."""
+    from pynwb.ophys import Fluorescence
+
+    from ionrig.data.readers import read_timecourse
+
+    data = read_timecourse(run)
+    ratio_stream = run.get("ratio")
+    if ratio_stream is None or data.n_pairs == 0:
+        raise ExportError(f"ratiometric_timecourse run {data.uid[:8]} recorded no 340/380 pair")
+    names = data.roi_names
+    frame_times = [t for t in data.frame_t_s.values() if t.size]
+    time_offset_s = float(min([data.pair_t_s.min(), *(t.min() for t in frame_times)]))
+    nwbfile = nwbfile_for(
+        time_offset_s, ("Mag-fura-2", "ratiometric imaging", "intracellular Mg2+")
+    )
+    shape = tuple(int(n) for n in run["primary"].metadata["data_keys"]["camera"]["shape"][-2:])
+    plane = _add_imaging_plane(nwbfile, start, data, shape)
+    segmentation, cells = _roi_segmentation(plane, start, names, shape)
+    dye = str(start.get("dye", "Mag-fura-2"))
     ophys = nwbfile.create_processing_module(
         name="ophys", description=f"{dye} 340/380 ratiometric imaging: ROIs and per-ROI traces"
     )
@@ -452,20 +431,9 @@ def _export_imaging(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, in
     pair_t_s = np.asarray(data.pair_t_s, dtype=np.float64) - time_offset_s
     fluorescence = Fluorescence(name="Fluorescence")
     ophys.add(fluorescence)  # first, so that the series and their ROI region share an ancestor
-    traces = {
-        "ratio": (
-            "ratio",
-            "1",
-            "online ratio ((F340 - B340)/T340) / ((F380 - B380)/T380) per cell ROI, per-pixel "
-            "means, B from the background ROI, T the exposure; times: mean start of the pair",
-        ),
-        "F340": ("f340", "ADU/px/ms", "background-subtracted, exposure-normalised F340"),
-        "F380": ("f380", "ADU/px/ms", "background-subtracted, exposure-normalised F380"),
-    }
-    n_pairs = data.n_pairs
     table = _scalars(ratio_stream)
-    for series_name, (prefix, unit, description) in traces.items():
-        values = np.column_stack([table[f"{prefix}_{name}"][:n_pairs] for name in names])
+    for series_name, (prefix, unit, description) in _TRACES.items():
+        values = np.column_stack([table[f"{prefix}_{name}"][: data.n_pairs] for name in names])
         fluorescence.create_roi_response_series(
             name=series_name,
             data=values,
@@ -502,7 +470,7 @@ def export_nwb_run(run, path: str | os.PathLike, *, overwrite: bool = False) -> 
         )
 
     def nwbfile_for(time_offset_s: float, keywords: Sequence[str]):
-        return _nwbfile(start, time_offset_s, keywords)
+        return new_nwbfile(start, time_offset_s, keywords)
 
     if plan_name in PATCH_PLANS:
         nwbfile, n_sweeps, offset = _export_patch(nwbfile_for, run, start)

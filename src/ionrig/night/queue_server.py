@@ -50,6 +50,7 @@ from ionrig.night.queue_settings import (
     QueueSettings,
     queue_dir,
 )
+from ionrig.night.queueserver_adapter import close_manager_api
 from ionrig.night.watchdogs import WatchdogConfig, check_disk
 
 __all__ = [
@@ -97,26 +98,7 @@ class ManagerInfo:
         try:
             yield api
         finally:
-            api.close()
-            _destroy_zmq_contexts(api)
-
-
-def _destroy_zmq_contexts(api: Any) -> None:
-    """REManagerAPI 0.0.13 ``close()`` closes its control socket but leaves its three zmq
-    contexts (control, console and system-info subscribers) for the garbage collector, which
-    warns; destroy them (found among the client's attributes, two levels deep)."""
-    import zmq
-
-    contexts: set = set()
-    for holder in (api, *vars(api).values()):
-        for value in getattr(holder, "__dict__", {}).values():
-            for candidate in (value, *getattr(value, "__dict__", {}).values()):
-                if isinstance(candidate, zmq.Context):
-                    contexts.add(candidate)
-                elif isinstance(candidate, zmq.Socket):
-                    contexts.add(candidate.context)
-    for context in contexts:
-        context.destroy(linger=0)
+            close_manager_api(api)
 
 
 def _state_file(data_dir) -> Path:

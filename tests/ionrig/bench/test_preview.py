@@ -12,8 +12,8 @@ import pytest
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.testing.widgets import click_and_drag
 
+from ionrig.bench.loop import run_in_loop
 from ionrig.bench.preview import PreviewBusy, PreviewController, PreviewWindow, load_rois, save_rois
-from ionrig.bench.shell import run_in_loop
 from ionrig.plans import ratiometric_timecourse
 
 matplotlib.use("Agg")

@@ -17,7 +17,8 @@ from IPython.core.error import UsageError
 
 import ionrig.plans
 from ionrig.bench.live import enable_live_feedback
-from ionrig.bench.shell import banner, run_in_loop, shell_namespace
+from ionrig.bench.loop import run_in_loop
+from ionrig.bench.shell import banner, shell_namespace
 from ionrig.devices import ROLES
 
 

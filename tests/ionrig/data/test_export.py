@@ -14,7 +14,8 @@ from nwbinspector import Importance, inspect_nwbfile
 from pynwb import NWBHDF5IO
 
 from ionrig.analysis import roi_mask
-from ionrig.cli.main import _run_by_reference, main
+from ionrig.cli.commands import run_by_reference
+from ionrig.cli.main import main
 from ionrig.data.catalog import open_catalog
 from ionrig.data.export import SUPPORTED_PLANS, ExportError, export_nwb, export_nwb_run
 from ionrig.plans import break_in, form_seal, membrane_test, ratiometric_timecourse, trpm7_ramps
@@ -276,15 +277,15 @@ def test_export_command_resolves_runs_by_position_or_unique_prefix():
         def __getitem__(self, uid):
             return f"run {uid}"
 
-    assert _run_by_reference(Catalog(), "-1") == "run bb33"
-    assert _run_by_reference(Catalog(), "-3") == "run aa11"
-    assert _run_by_reference(Catalog(), "aa2") == "run aa22"
+    assert run_by_reference(Catalog(), "-1") == "run bb33"
+    assert run_by_reference(Catalog(), "-3") == "run aa11"
+    assert run_by_reference(Catalog(), "aa2") == "run aa22"
     with pytest.raises(ValueError, match="the catalog holds 3 runs"):
-        _run_by_reference(Catalog(), "-4")
+        run_by_reference(Catalog(), "-4")
     with pytest.raises(ValueError, match="2 runs match 'aa'"):
-        _run_by_reference(Catalog(), "aa")
+        run_by_reference(Catalog(), "aa")
     with pytest.raises(ValueError, match="0 runs match 'cc'"):
-        _run_by_reference(Catalog(), "cc")
+        run_by_reference(Catalog(), "cc")
 
 
 def test_a_voltage_step_family_with_p_over_n_exports_each_sweeps_own_command(tmp_path):
