@@ -6,7 +6,8 @@ The plans that can be run are the public plans that open their own run: every ca
 
 Values are Python literals (``n_pairs=10``, ``exposure_ms=12.5``, ``rois=[[64, 64, 8]]``,
 ``md={'cell': 'c1'}``, ``interval_s=None``), read with :func:`ast.literal_eval`; anything that
-is not a literal is taken as text (``solution=hbss``). The rig is the plan's first argument and
+is not a literal is taken as text (``solution=hbss``); :mod:`ionrig.cli.params` reads them, as
+for ``ionrig queue add``. The rig is the plan's first argument and
 comes from ``--rig``.
 
 Exit codes: 0 the run succeeded; 2 bad usage or parameters (nothing ran); 1 the rig did not
@@ -16,7 +17,6 @@ aborted, so it is closed and stored).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import inspect
 import os
@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from ionrig.cli.params import parse_key_values
 
 __all__ = [
     "RunOutcome",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Why ``rig=…`` is refused: the rig is the plan's first argument, from ``--rig``.
+RIG_FROM_OPTION = "the rig is chosen with --rig (sim or a rig file), not rig=…"
 
 
 class UsageError(ValueError):
@@ -122,34 +126,15 @@ def _plan_list(plans: Mapping[str, Callable[..., Any]]) -> str:
     return "\n".join(f"  {name:<{width}}  {plan_summary(plan)}" for name, plan in plans.items())
 
 
-def _literal(text: str) -> Any:
-    """A Python literal (number, string, list, dict, tuple, bool, None) or the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-
-
 def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     """``["n_pairs=2", "solution=hbss"]`` → ``{"n_pairs": 2, "solution": "hbss"}``.
 
-    Values are Python literals when they parse as one, else text. Raises :class:`UsageError`
-    for an item without ``=``, a key that is not a Python name, a repeated key, or ``rig``.
+    Values are Python literals when they parse as one, else text
+    (:func:`ionrig.cli.params.parse_key_values`, as ``ionrig queue add`` reads them). Raises
+    :class:`UsageError` for an item without ``=``, a key that is not a Python name, a repeated
+    key, or ``rig``.
     """
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise UsageError(f"expected KEY=VALUE, got {item!r} (e.g. n_pairs=10 solution=hbss)")
-        if not key.isidentifier():
-            raise UsageError(f"{key!r} in {item!r} is not a parameter name")
-        if key == "rig":
-            raise UsageError("the rig is chosen with --rig (sim or a rig file), not rig=…")
-        if key in values:
-            raise UsageError(f"{key} is given twice")
-        values[key] = _literal(text)
-    return values
+    return parse_key_values(items, reserved={"rig": RIG_FROM_OPTION}, error=UsageError)
 
 
 def _resolve(plan_name: str | None) -> tuple[str, Callable[..., Any]]:
@@ -232,13 +217,9 @@ def run_plan(
     does not parse. A rig that does not start, a failed run and Ctrl-C are outcomes
     (``exit_code`` 1 or 130), not exceptions.
     """
-    from bluesky.utils import RunEngineInterrupted
-
     from ionrig.data.catalog import open_catalog
-    from ionrig.plans import PlanParameterError
     from ionrig.rig import read_rig_config
     from ionrig.rig.config import ConfigError
-    from ionrig.session import start
 
     name, plan = _resolve(plan_name)
     _bind(name, plan, params)
@@ -253,8 +234,35 @@ def run_plan(
     def outcome(uids: Sequence[str], status: str, reason: str, code: int) -> RunOutcome:
         return RunOutcome(name, tuple(uids), status, reason, location, code)
 
+    session = _start_session(rig, catalog, overrides, outcome)
+    if isinstance(session, RunOutcome):
+        return session
+    recorder = _Recorder()
+    token = session.RE.subscribe(recorder)
+    if threading.current_thread() is threading.main_thread():  # signal handlers live there
+        session.RE.context_managers = [_OneCtrlCPauses]
     try:
-        session = start(rig, catalog=catalog, **overrides)
+        return _run_on(session, name, plan, params, recorder, outcome)
+    finally:
+        session.RE.unsubscribe(token)
+        try:
+            session.close()
+        except Exception as error:  # the rig could not be made safe: say so, keep the outcome
+            print(f"warning: could not leave the rig safe: {error}", file=sys.stderr)
+
+
+_Outcome = Callable[[Sequence[str], str, str, int], RunOutcome]
+
+
+def _start_session(rig, catalog, overrides: Mapping[str, Any], outcome: _Outcome) -> Any:
+    """A session on ``rig`` with ``catalog``, or the outcome when the rig did not start
+    (interrupted, or an instrument that did not connect); the catalog is closed then. A rig
+    file refused at start is a :class:`UsageError`."""
+    from ionrig.rig.config import ConfigError
+    from ionrig.session import start
+
+    try:
+        return start(rig, catalog=catalog, **overrides)
     except ConfigError as error:
         catalog.close()
         raise UsageError(f"rig {str(rig)!r}: {error}") from None
@@ -270,41 +278,47 @@ def run_plan(
             f"(`ionrig doctor --rig {rig}` checks every instrument)",
             EXIT_FAILED,
         )
-    recorder = _Recorder()
-    token = session.RE.subscribe(recorder)
-    if threading.current_thread() is threading.main_thread():  # signal handlers live there
-        session.RE.context_managers = [_OneCtrlCPauses]
+
+
+def _run_on(
+    session,
+    name: str,
+    plan: Callable[..., Any],
+    params: Mapping[str, Any],
+    recorder: _Recorder,
+    outcome: _Outcome,
+) -> RunOutcome:
+    """Run ``plan(rig, **params)`` on ``session``'s RunEngine; how it ended as an outcome
+    (Ctrl-C aborts the run, so it is closed and stored). Parameters the plan refuses before
+    opening a run are a :class:`UsageError`."""
+    from bluesky.utils import RunEngineInterrupted
+
+    from ionrig.plans import PlanParameterError
+
     try:
-        try:
-            messages = plan(session.rig, **params)
-        except (PlanParameterError, TypeError, ValueError) as error:
+        messages = plan(session.rig, **params)
+    except (PlanParameterError, TypeError, ValueError) as error:
+        raise UsageError(f"{name}: {error}") from None
+    try:
+        session.RE(messages)
+    except RunEngineInterrupted:
+        session.RE.abort(reason="interrupted (Ctrl-C)")
+        return _finished(outcome, recorder, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        if session.RE.state != "idle":
+            session.RE.halt()
+        return _finished(outcome, recorder, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+    except PlanParameterError as error:
+        if not recorder.uids:
             raise UsageError(f"{name}: {error}") from None
-        try:
-            session.RE(messages)
-        except RunEngineInterrupted:
-            session.RE.abort(reason="interrupted (Ctrl-C)")
-            return _finished(outcome, recorder, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
-            if session.RE.state != "idle":
-                session.RE.halt()
-            return _finished(outcome, recorder, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
-        except PlanParameterError as error:
-            if not recorder.uids:
-                raise UsageError(f"{name}: {error}") from None
-            return _finished(outcome, recorder, f"{error}", EXIT_FAILED)
-        except Exception as error:  # the run failed: report it with its uid
-            return _finished(outcome, recorder, _root_cause(error), EXIT_FAILED)
-        return _finished(outcome, recorder, "", EXIT_OK)
-    finally:
-        session.RE.unsubscribe(token)
-        try:
-            session.close()
-        except Exception as error:  # the rig could not be made safe: say so, keep the outcome
-            print(f"warning: could not leave the rig safe: {error}", file=sys.stderr)
+        return _finished(outcome, recorder, f"{error}", EXIT_FAILED)
+    except Exception as error:  # the run failed: report it with its uid
+        return _finished(outcome, recorder, _root_cause(error), EXIT_FAILED)
+    return _finished(outcome, recorder, "", EXIT_OK)
 
 
 def _finished(
-    outcome: Callable[[Sequence[str], str, str, int], RunOutcome],
+    outcome: _Outcome,
     recorder: _Recorder,
     reason: str,
     code: int,

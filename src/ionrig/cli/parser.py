@@ -190,7 +190,12 @@ def _add_queue(commands) -> None:
     queue_sub.add_parser("status", help="the manager's state and queue")
     q_add = queue_sub.add_parser("add", help="add a plan: ionrig queue add PLAN key=value …")
     q_add.add_argument("plan", help="make_safe, ratiometric_timecourse, record_cell, …")
-    q_add.add_argument("params", nargs="*", metavar="KEY=VALUE", help="plan parameters")
+    q_add.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="plan parameters: Python literals or text (n_pairs=10 solution=hbss)",
+    )
     queue_sub.add_parser("history", help="items run so far, with exit status")
     q_summary = queue_sub.add_parser("summary", help="the morning summary of the night")
     q_summary.add_argument("--hours", type=float, default=24.0, help="how far back (default 24 h)")

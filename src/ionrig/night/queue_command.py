@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ionrig.cli.params import parse_key_values
 from ionrig.night.queue_server import (
     ManagerInfo,
     add_item,
@@ -19,7 +20,10 @@ from ionrig.night.queue_server import (
 )
 from ionrig.night.queue_settings import QueueError, QueueSettings, queue_dir
 
-__all__ = ["queue_cli"]
+__all__ = ["parse_item_params", "queue_cli"]
+
+#: Why ``rig=…`` is refused in ``ionrig queue add``.
+RIG_BY_NAME = "the queue passes the rig by name (rig): give only the other parameters"
 
 #: What ``ionrig queue status`` prints, in order.
 STATUS_KEYS = (
@@ -33,17 +37,11 @@ STATUS_KEYS = (
 )
 
 
-def _parse_params(params: Sequence[str]) -> dict[str, Any]:
-    """``["n_pairs=3", "interval_s=2.5", "md={operator: ab}"]`` → values parsed as YAML."""
-    import yaml
-
-    kwargs = {}
-    for param in params:
-        key, sep, text = param.partition("=")
-        if not sep or not key.isidentifier():
-            raise QueueError(f"parameters are KEY=VALUE (e.g. n_pairs=10), got {param!r}")
-        kwargs[key] = yaml.safe_load(text) if text else ""
-    return kwargs
+def parse_item_params(params: Sequence[str]) -> dict[str, Any]:
+    """``["n_pairs=3", "interval_s=2.5", "md={'operator': 'ab'}"]`` → the item's keyword
+    arguments, read as ``ionrig run`` reads them (:func:`ionrig.cli.params.parse_key_values`:
+    Python literals, else text); ``rig`` is refused (the queue passes the rig by name)."""
+    return parse_key_values(params, reserved={"rig": RIG_BY_NAME}, error=QueueError)
 
 
 def _settings_from_args(args) -> QueueSettings:
@@ -91,7 +89,7 @@ def _status(args, data_dir) -> int:
 
 
 def _add(args, data_dir) -> int:
-    response = add_item(args.plan, kwargs=_parse_params(args.params), data_dir=data_dir)
+    response = add_item(args.plan, kwargs=parse_item_params(args.params), data_dir=data_dir)
     if not response.get("success", False):
         print(f"error: {response.get('msg')}", file=sys.stderr)
         return 2
