@@ -1,7 +1,7 @@
 """Exact responses of the amplifier's analog 4-pole Bessel low-pass to a step and to a decaying
 exponential, by partial fractions (private helper for the membrane test).
 
-Filter: 4-pole low-pass Bessel with -3 dB at ``fc`` (physiology-parameters.md §7.2), i.e.
+Filter: 4-pole low-pass Bessel with -3 dB at ``fc`` (docs/reference/physiology.md §7.2), i.e.
 ``scipy.signal.bessel(4, 2*pi*fc, analog=True, norm="mag")``; unit gain at DC.
 """
 

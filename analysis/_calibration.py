@@ -1,7 +1,7 @@
 """Grynkiewicz calibration constants, measured in situ, with standard errors.
 
 Formulas: Grynkiewicz, Poenie & Tsien, J Biol Chem 260:3440 (1985);
-physiology-parameters.md §1.1 (conversion) and §3 (what is measured and how).
+docs/reference/physiology.md §1.1 (conversion) and §3 (what is measured and how).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class RatioCalibration:
 
     The ``*_se`` fields are standard errors (0 when unknown). The ratio definition must match
     the one used in the experiment (same background subtraction and exposure normalisation,
-    physiology-parameters.md §1.1).
+    docs/reference/physiology.md §1.1).
     """
 
     r_min: float
@@ -102,7 +102,7 @@ def calibrate(
     same measurements (any one unit). Each needs >= 2 finite values. Rmin and Rmax are means with
     standard error ``sd/sqrt(n)``; ``beta = mean(f380_free)/mean(f380_bound)`` with the
     delta-method standard error. ``kd_mM`` (> 0) and its standard error are taken as given
-    (in-vitro or literature value). Formulas: physiology-parameters.md §1.1 and §3.2.
+    (in-vitro or literature value). Formulas: docs/reference/physiology.md §1.1 and §3.2.
     """
     r_min, r_min_se = _mean_and_se("r_min_ratios", r_min_ratios)
     r_max, r_max_se = _mean_and_se("r_max_ratios", r_max_ratios)
@@ -171,7 +171,7 @@ def calibrate_two_solutions(
     for each wavelength, with the free dye's ``S_f`` from the ion-free plateau; both plateaus'
     F are taken at the time midway between them (linear trend within each plateau) so dye loss
     between them cancels. ``Rmax = S_b340/S_b380``, ``beta = S_f380/S_b380`` (Grynkiewicz et al.
-    1985; physiology-parameters.md §1.1, §3.2). The result is the mean over cells with its
+    1985; docs/reference/physiology.md §1.1, §3.2). The result is the mean over cells with its
     standard error (0 with one cell), and the per-cell values.
     """
     low_t = finite_array("low_t_s", low_t_s, ndim=1, min_size=1)

@@ -1,6 +1,6 @@
 """Dose-response fits: four-parameter Hill equation and a biphasic (two-site) variant.
 
-Models: physiology-parameters.md §1.4 (Hill inhibition/activation) and §8.4 (biphasic Mg²⁺
+Models: docs/reference/physiology.md §1.4 (Hill inhibition/activation) and §8.4 (biphasic Mg²⁺
 inhibition of TRPM7, Chokshi et al. 2012). Concentrations may be in any one unit; IC50s come out
 in that unit. Confidence intervals are Wald intervals on log(IC50) with Student-t quantiles.
 """

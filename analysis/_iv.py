@@ -1,5 +1,5 @@
 """Current-voltage curves from ramps or steps: current at chosen voltages, reversal potential and
-rectification index (TRPM7 read-outs, physiology-parameters.md §8.1-8.2).
+rectification index (TRPM7 read-outs, docs/reference/physiology.md §8.1-8.2).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def fit_linear_leak(
 ) -> LinearLeak:
     """Least-squares line through the samples of a ramp whose command lies in ``fit_mV``
     (a range where the channel under study carries little current, e.g. −100..−40 mV for
-    TRPM7's outward rectifier, physiology-parameters.md §8.2). Needs >= 3 samples there."""
+    TRPM7's outward rectifier, docs/reference/physiology.md §8.2). Needs >= 3 samples there."""
     v = finite_array("command_mV", command_mV, ndim=1)
     i = finite_array("current_pA", current_pA, ndim=1)
     if v.size != i.size:

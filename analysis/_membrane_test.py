@@ -1,7 +1,7 @@
 """Membrane test: Ra, Rm, Cm, tau and holding current from a voltage step, robust to the
 amplifier's Bessel filter; Cm from a triangle ramp.
 
-Circuit and estimators: physiology-parameters.md §1.3 (step through Ra into Rm ∥ Cm) and §7.3
+Circuit and estimators: docs/reference/physiology.md §1.3 (step through Ra into Rm ∥ Cm) and §7.3
 (what survives the filter: the charge under the transient, tau from a fit that accounts for the
 filter, Ra from tau, Q and Rt). Units: time s, current pA, voltage mV, so mV/pA = GΩ and
 pA·s/mV = nF.

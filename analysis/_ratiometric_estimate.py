@@ -1,7 +1,8 @@
 """Ratiometric estimate from ROI sums, with the photon-statistics standard error.
 
-Ratio and conversion: physiology-parameters.md §1.1 (Grynkiewicz et al. 1985). Noise model:
-physiology-parameters.md §1.2 (Joucla et al. 2010) as used for the published estimates of Hess et
+Ratio and conversion: docs/reference/physiology.md §1.1 (Grynkiewicz et al. 1985). Noise model:
+docs/reference/physiology.md §1.2 (Joucla et al. 2010) as used for the published estimates of Hess
+et
 al. 2019 (``shared/data/fura2/README.md``): the variance of an ADU sum over n pixels is
 ``gain * ADU + n * (gain * read_noise)**2``, propagated to first order (delta method).
 """
@@ -69,7 +70,7 @@ def ratiometric_estimate(
 
     Inputs are ADU *sums* over the cell ROI (``n_cell_px`` pixels) and the background ROI
     (``n_bg_px`` pixels), one value per frame (arrays of one shape, or scalars). Following
-    physiology-parameters.md §1.1::
+    docs/reference/physiology.md §1.1::
 
         F340 = (cell340 - n_cell_px/n_bg_px * bg340) / exposure340_ms      (same for 380)
         R = F340 / F380 ;  C = kd * beta * (R - r_min) / (r_max - R)

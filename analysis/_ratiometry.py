@@ -1,7 +1,7 @@
 """Ratio and Grynkiewicz conversion, elementwise on arrays.
 
 Formulas: Grynkiewicz, Poenie & Tsien, J Biol Chem 260:3440 (1985);
-physiology-parameters.md §1.1.
+docs/reference/physiology.md §1.1.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Image stacks to per-ROI traces, streamed in chunks of frames (bounded memory).
 
-Background handling follows physiology-parameters.md §1.1: a background ROI of P_B pixels is
+Background handling follows docs/reference/physiology.md §1.1: a background ROI of P_B pixels is
 scaled by P/P_B before it is subtracted from a ROI of P pixels.
 """
 

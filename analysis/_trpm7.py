@@ -1,6 +1,6 @@
 """TRPM7 read-outs per voltage ramp and the run-up of the current over ramps.
 
-Protocol and read-outs: physiology-parameters.md §8.1 (50-ms ramps -100 → +100 mV at 0.5 Hz;
+Protocol and read-outs: docs/reference/physiology.md §8.1 (50-ms ramps -100 → +100 mV at 0.5 Hz;
 leak template = mean of the first ramps before activation, subtracted from later ramps; current
 at +80 and -80 mV in pA/pF versus time) and §8.2/§8.5 (run-up over 100-300 s).
 """

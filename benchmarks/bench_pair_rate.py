@@ -72,7 +72,8 @@ MISS_NOTES = {
 
 
 def switch_ms(mode: str, speed: int, positions: tuple[int, int]) -> float:
-    """Excitation switch time (ms) from the instrument's table (instrument-protocols.md §1)."""
+    """Excitation switch time (ms) from the instrument's table (docs/reference/instruments.md
+    §1)."""
     from ionrig.simulators import DG4_SWITCH_TIME_S, move_time_s
 
     if mode == "fly":

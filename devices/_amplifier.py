@@ -200,7 +200,7 @@ class PatchAmplifier(RecordingDetector):
 
     async def seal_test_MOhm(self, step_mV: float = 5.0, step_ms: float = 10.0) -> float:
         """Resistance (MΩ) from a ``step_mV`` step: ΔV / ΔI over the settled last half of the
-        step against the baseline before it (physiology-parameters.md §1.3, Rseal and Rp)."""
+        step against the baseline before it (docs/reference/physiology.md §1.3, Rseal and Rp)."""
         holding = await self.holding_mV.get_value()
         rate = self._sample_rate_Hz
         command = step_protocol(

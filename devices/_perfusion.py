@@ -4,7 +4,7 @@ A solution reaches the bath through its valve (one valve per reservoir, one open
 pushed by a flow source: gravity (a fixed, calibrated flow while a valve is open), a syringe
 pump or a peristaltic pump. ``set("mg_k_aspartate")`` opens that valve, starts the flow and
 completes when ``exchange_bath_volumes`` bath volumes have flowed in (first-order exchange: 5 bath
-volumes replace 99.3 % of the bath, physiology-parameters.md §1.4), reporting progress as a
+volumes replace 99.3 % of the bath, docs/reference/physiology.md §1.4), reporting progress as a
 ``WatchableAsyncStatus``. Flow then continues (continuous perfusion) until ``stop``.
 """
 

@@ -1,7 +1,7 @@
 """Hardware-timed 340/380 alternation: the DG-4's ring buffer as an ophyd-async flyable.
 
 The switcher is loaded with a sequence of filters and then advances one entry per TTL pulse
-from the camera's "exposing" output (instrument-protocols.md §1.2), so the alternation runs at
+from the camera's "exposing" output (docs/reference/instruments.md §1.2), so the alternation runs at
 the camera's frame rate with no software in the loop. Prepare the camera for ``n_frames``
 internally timed frames, prepare this flyable with the same sequence, kick off both, complete
 both; frame ``i`` was taken at ``filters[i % len(filters)]``.

@@ -211,7 +211,7 @@ def calibrate_in_situ(
     background_roi: Mapping[str, Any] | None = None,
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[str]:
-    """Calibrate Mag-fura-2 in the cells (physiology-parameters.md §3.2): ionophore with a
+    """Calibrate Mag-fura-2 in the cells (docs/reference/physiology.md §3.2): ionophore with a
     Mg-free, Ca-free EDTA/EGTA solution (``rmin_solution``), then ionophore with high Mg²⁺
     (``rmax_solution``), imaging 340/380 pairs every ``interval_s`` (rig clock) through both.
 
@@ -302,7 +302,7 @@ def _calibration_run(
         ),
         "method": "Grynkiewicz in-situ: ionophore + Mg-free/EDTA, then ionophore + high "
         "Mg; high-Mg signals unmixed with the bound fraction C/(C+Kd) "
-        "(ionrig.analysis.calibrate_two_solutions; physiology-parameters.md §3.2)",
+        "(ionrig.analysis.calibrate_two_solutions; docs/reference/physiology.md §3.2)",
         "hints": {"dimensions": [[["t_s"], "ratio"]]},
         **extra_md,
     }

@@ -80,7 +80,7 @@ def dye_loading(
     temperature_tolerance_C: float = 1.0,
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[str]:
-    """Load cells with Mag-fura-2 AM (physiology-parameters.md §4: 2–5 µM AM with Pluronic,
+    """Load cells with Mag-fura-2 AM (docs/reference/physiology.md §4: 2–5 µM AM with Pluronic,
     30–60 min; loading is faster at 37 °C than at room temperature).
 
     The bath is brought to ``temperature_C`` (an operator step sets the heater when the bath

@@ -18,7 +18,7 @@ hand. A plan asks for them with :func:`operator_step`; who answers depends on th
 Step names used by ionrig's plans (the glue's responder must handle these):
 
 - ``"approach_cell"``, params ``cell_index: int`` — put the pipette (with positive pressure,
-  physiology-parameters.md §7.1) on cell ``cell_index`` so sealing can start.
+  docs/reference/physiology.md §7.1) on cell ``cell_index`` so sealing can start.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Whole-cell patch clamp: pipette resistance, gigaseal, break-in, membrane test.
 
-Protocol values cite the shared physiology-parameters.md: §7.1 (pipette, seal, break-in),
+Protocol values cite the shared docs/reference/physiology.md: §7.1 (pipette, seal, break-in),
 §7.2-7.3 (filter, membrane test). Every plan checks its parameters when called
 (:class:`PlanParameterError`, before any run opens), records ``t_s`` from the rig clock in every
 stream, puts its methods in the start document, and leaves the rig safe whatever happens

@@ -68,7 +68,7 @@ class _PatchSettings:
             "max_ra_MOhm": self.max_ra_MOhm,
             "min_rm_MOhm": self.min_rm_MOhm,
             "max_attempts": self.max_attempts,
-            "section": "physiology-parameters.md §7.1",
+            "section": "docs/reference/physiology.md §7.1",
         }
 
     def form_seal(self, rig: Rig) -> MsgGenerator[float]:
@@ -124,7 +124,7 @@ def patch_cell(
     min_rm_MOhm: float = 200.0,
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[PatchResult]:
-    """Take cell ``cell_index`` into whole cell (physiology-parameters.md §7.1 thresholds).
+    """Take cell ``cell_index`` into whole cell (docs/reference/physiology.md §7.1 thresholds).
 
     States: **bath** (fill the pipette with ``pipette_solution`` — an operator step — and
     check Rp within ``pipette_range_MOhm``; §7.1: 2-10 MΩ) → **contact** and **seal**

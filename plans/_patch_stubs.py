@@ -4,7 +4,7 @@ TRPM7 ramps, imaging with ramps).
 A patch plan checks its rig when called (:func:`patch_amplifier`, :func:`pipette_pressure`),
 puts :func:`patch_methods` in its start document, opens its run with :func:`guarded` (the rig
 is left safe whatever happens), records sweeps inside :func:`staged`, and writes computed
-read-outs with :func:`emit`. Values cite physiology-parameters.md (§7.1) and
+read-outs with :func:`emit`. Values cite docs/reference/physiology.md (§7.1) and
 instrument-protocols §3.1.
 """
 
@@ -41,7 +41,7 @@ __all__ = [
     "voltage_clamp_telegraphs",
 ]
 
-REFERENCE = "physiology-parameters.md"
+REFERENCE = "docs/reference/physiology.md"
 #: Telegraphed modes in which the scaled output is membrane current (instrument-protocols §3.1).
 VOLTAGE_CLAMP_MODES = ("V-Clamp", "Track")
 #: Operator step: turn the amplifier's front-panel mode switch. Params: ``mode: str``.

@@ -44,7 +44,7 @@ def wash(
     md: Mapping[str, Any] | None = None,
 ) -> MsgGenerator[str]:
     """Wash the bath with ``solution``: ``bath_volumes`` bath volumes flow in, then the flow
-    continues with it (physiology-parameters.md §4: wash after AM loading; 1–2.5 mM
+    continues with it (docs/reference/physiology.md §4: wash after AM loading; 1–2.5 mM
     probenecid against dye leakage). Returns the run's start uid.
     """
     check_solution(rig, solution, "solution")

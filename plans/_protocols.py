@@ -3,7 +3,7 @@
 Sweeps go to stream ``primary`` (``amplifier`` by reference, ``t_s``, and the sweep's command
 as numbers: ``command_level_mV`` — the step or ramp-start potential — and ``leak_pulse``, 1 for
 a P/N leak pulse). Read-outs per test sweep go to stream ``iv``. Parameters follow
-physiology-parameters.md §7 (whole cell) and §8.1 (ramps); P/N after Bezanilla & Armstrong
+docs/reference/physiology.md §7 (whole cell) and §8.1 (ramps); P/N after Bezanilla & Armstrong
 (1977).
 """
 

@@ -1,6 +1,6 @@
 """TRPM7 ramps: the ramp command, live leak subtraction, the ±80 mV read-outs, the run-up plan.
 
-Protocol values cite the shared physiology-parameters.md §8.1-8.2 (TRPM7 ramps and leak).
+Protocol values cite the shared docs/reference/physiology.md §8.1-8.2 (TRPM7 ramps and leak).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Step mode: software-timed, the wheel moves between frames (any filter wheel). Fly mode:
 hardware-timed, a ring-buffer switcher (Sutter DG-4) advances on the camera's exposure output
-while the camera streams frames back to back (instrument-protocols.md §1.2).
+while the camera streams frames back to back (docs/reference/instruments.md §1.2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Voltage-clamp sweeps: the pipette/cell circuit, amplifier noise, Bessel filter and digitiser.
 
-Circuit (physiology-parameters.md §1.3, §7.1): the command drives the pipette (stray capacitance
+Circuit (docs/reference/physiology.md §1.3, §7.1): the command drives the pipette (stray capacitance
 Cp, fast-compensated by a fraction) and, through the access resistance Ra (series-resistance
 compensated by a fraction), the membrane node: ``Cm dV/dt = (Vp - V)/Ra - I_m(V)`` with
 ``I_m = (V - E_leak)/Rm + V/R_seal + I_ion(V)`` (TRPM7, Na⁺/K⁺ pump, EAAT…). The membrane ODE is

@@ -28,7 +28,7 @@ def bind_excitation(
 
     Lambda 10-3: moves of ``wheel`` select the wavelength, ``shutter`` gates the light.
     DG-4: position 0 is its closed (dark) position, so a filter position also opens the light path
-    (instrument-protocols.md §1.2).
+    (docs/reference/instruments.md §1.2).
     """
     table = {int(k): round(v) for k, v in wavelength_by_position.items()}
 

@@ -1,4 +1,4 @@
-"""Camera sensors and the photo-electron → ADU pipeline (physiology-parameters.md §1.2, §5).
+"""Camera sensors and the photo-electron → ADU pipeline (docs/reference/physiology.md §1.2, §5).
 
 Recipe (§5, estimate)::
 

@@ -51,8 +51,8 @@ class Cell:
         x_px: float,
         y_px: float,
         radius_px: float,
-        mg_free_mM: float = 0.8,  # physiology-parameters.md §11 default resting free Mg
-        dye_uM: float = 50.0,  # physiology-parameters.md §4 default intracellular dye
+        mg_free_mM: float = 0.8,  # docs/reference/physiology.md §11 default resting free Mg
+        dye_uM: float = 50.0,  # docs/reference/physiology.md §4 default intracellular dye
         *,
         volume_pL: float | None = None,
         cm_pF: float | None = None,
@@ -232,7 +232,8 @@ class Cell:
 def default_cells(width_px: int, height_px: int, n_cells: int, seed: int) -> list[Cell]:
     """Place ``n_cells`` non-overlapping cells with resting [Mg²⁺]ᵢ spread over 0.5–1.1 mM.
 
-    The spread covers the measured free [Mg²⁺]ᵢ of mammalian cells (physiology-parameters.md §11).
+    The spread covers the measured free [Mg²⁺]ᵢ of mammalian cells (docs/reference/physiology.md
+    §11).
     """
     rng = np.random.default_rng(seed)
     radius = max(4.0, min(width_px, height_px) / 14)

@@ -1,4 +1,4 @@
-"""Mg²⁺ buffering in the cytosol (physiology-parameters.md §8.5, §11).
+"""Mg²⁺ buffering in the cytosol (docs/reference/physiology.md §8.5, §11).
 
 The fast pool (free Mg²⁺ plus Mg bound to ATP, dye and any chelator the pipette brought in, in
 instantaneous 1:1 equilibrium) and the equilibrium of the slow low-affinity bound pool.

@@ -34,7 +34,7 @@ def q10_factor(q10: float, temperature_C: float, reference_C: float) -> float:
 class CellModelConfig:
     """The ``world.cell_model`` section: defaults for every cell (a cell may override some)."""
 
-    volume_pL: float = 2.0  # physiology-parameters.md §8.5 default Vcell 2 pL (estimate)
+    volume_pL: float = 2.0  # docs/reference/physiology.md §8.5 default Vcell 2 pL (estimate)
     cm_pF: float = 20.0  # §7.1 default HEK-293 Cm 20 pF
     rm_MOhm: float = 1000.0  # §7.1 default HEK-293 Rm 1 GΩ
     v_rest_mV: float = -30.0  # §7.1 default HEK-293 resting Vm −30 mV

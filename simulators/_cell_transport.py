@@ -1,6 +1,7 @@
 """Cells: Mg²⁺/K⁺/Na⁺/Ca²⁺ homeostasis, TRPM7, transporters, Mag-fura-2 loading and leak.
 
-Per cell (state integrated for all cells at once, vectorised; sources in physiology-parameters.md):
+Per cell (state integrated for all cells at once, vectorised; sources in
+docs/reference/physiology.md):
 
 - **Mg²⁺** (§8.5, §11): a fast pool (free Mg²⁺ plus Mg bound to ATP, dye and any chelator that
   the pipette brought in, in instantaneous 1:1 equilibrium), a slow low-affinity bound pool

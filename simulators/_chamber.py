@@ -1,6 +1,6 @@
 """The recording chamber: bath, perfusion inflow through a dead volume, reservoirs, temperature.
 
-Model (physiology-parameters.md §1.4 and §6):
+Model (docs/reference/physiology.md §1.4 and §6):
 
 - The bath is well mixed (CSTR) with an effective time constant ``tau = mixing_factor * V / Q``;
   with constant inflow composition ``C_in`` it follows exactly
@@ -41,7 +41,7 @@ class ReservoirEmpty(RuntimeError):
 class ChamberConfig:
     """The ``world.chamber`` section of a rig file."""
 
-    bath_volume_mL: float = 0.5  # physiology-parameters.md §6 default: 0.5 mL bath
+    bath_volume_mL: float = 0.5  # docs/reference/physiology.md §6 default: 0.5 mL bath
     flow_mL_per_min: float = 2.0  # §6 default: 2 mL/min
     dead_volume_uL: float = 250.0  # §6 default: 250 µL between valve and bath
     mixing_factor: float = 1.5  # §6 default: effective tau = 1.5 V/Q (open chamber)

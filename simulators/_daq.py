@@ -2,7 +2,7 @@
 
 It has the DAQ backend interface of ``ionrig.devices.drivers.Daq`` (``write_ao``, ``read_ai``,
 ``read_ai_samples``, ``write_do``, ``read_di``, ``run_sweep``, ``close``; channel names as in
-NI-DAQmx, instrument-protocols.md §3.5), so the real drivers run unchanged against it. It
+NI-DAQmx, docs/reference/instruments.md §3.5), so the real drivers run unchanged against it. It
 raises only builtin errors, never driver exceptions (the simulators do not import drivers):
 ``ConnectionError`` while the device is lost, ``TimeoutError`` when an operation does not
 complete, ``OSError(code, message)`` with a DAQmx-style negative code for driver errors,

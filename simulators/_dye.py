@@ -1,7 +1,7 @@
 """Mag-fura-2 photophysics: Mg²⁺ and Ca²⁺ binding, excitation spectra, brightness.
 
 Forward model of the ratiometric signal (Joucla et al., J Neurophysiol 103:1130 (2010), as
-written in physiology-parameters.md §1.2)::
+written in docs/reference/physiology.md §1.2)::
 
     F340 ∝ dye * phi / (Kd + X) * (Rmin * Keff + Rmax * X)
     F380 ∝ dye * phi / (Kd + X) * (Keff + X)              Keff = Kd * beta
@@ -44,7 +44,7 @@ class MagFura2:
     efficiency, path length and optics (the ``phi`` of §1.2).
     """
 
-    kd_mM: float = 1.9  # physiology-parameters.md §2 default (Molecular Probes Handbook)
+    kd_mM: float = 1.9  # docs/reference/physiology.md §2 default (Molecular Probes Handbook)
     r_min: float = 0.4  # §3.2 (estimate)
     r_max: float = 3.0  # §3.2 (estimate)
     beta: float = 5.0  # §3.2 (estimate)

@@ -1,4 +1,5 @@
-"""Pipette, seal and whole-cell patch clamp on the simulated rig (physiology-parameters.md §7, §8).
+"""Pipette, seal and whole-cell patch clamp on the simulated rig (docs/reference/physiology.md §7,
+§8).
 
 - **Pipette resistance** from the tip and the filling solution: a cone of half-angle θ ending in
   a tip of radius r has ``Rp = rho / (pi r tan θ)`` (estimate); the solution's resistivity

@@ -15,7 +15,7 @@ Kinds and what the instrument does with an affected command:
 - ``PARTIAL``: executed; only the first half of the reply is sent.
 - ``ERROR_REPLY``: not executed; the instrument's own error reply is sent (Thorlabs
   ``CMD_NOT_DEFINED``, New Era ``?NA``; Sutter controllers have no error reply, so they echo a
-  different, well-formed command: instrument-protocols.md §1.1).
+  different, well-formed command: docs/reference/instruments.md §1.1).
 - ``SLOW_REPLY``: executed; every reply byte is delayed by ``delay_s`` (clock seconds).
 - ``DISCONNECT``: reads and writes fail (pyserial ``SerialException``) and queued output is lost
   while the window lasts.

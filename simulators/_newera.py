@@ -1,4 +1,4 @@
-"""Simulated New Era NE-500 / NE-1000 syringe pump, basic mode (instrument-protocols.md §2.1).
+"""Simulated New Era NE-500 / NE-1000 syringe pump, basic mode (docs/reference/instruments.md §2.1).
 
 Commands ``[<addr>]<CMD>[<args>]\\r`` (spaces stripped, upper-cased); replies
 ``STX <addr 2 digits> <status> [data] ETX``. Implemented: status query (empty command), ``DIA``,

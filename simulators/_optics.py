@@ -34,7 +34,7 @@ class SimulatedFilterWheel:
 
     ``wavelength_by_position`` maps wheel positions to excitation wavelengths (nm); moving sets
     the world's excitation. Move time is ``switch_ms`` per position step (Lambda 10-3 at speed 1:
-    ~40 ms between adjacent filters, instrument-protocols.md §1.1 timing).
+    ~40 ms between adjacent filters, docs/reference/instruments.md §1.1 timing).
     """
 
     has_shutter = True

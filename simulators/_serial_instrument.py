@@ -1,4 +1,4 @@
-"""Base of the protocol-accurate simulated serial instruments (instrument-protocols.md §5.3).
+"""Base of the protocol-accurate simulated serial instruments (docs/reference/instruments.md §5.3).
 
 A simulated instrument is a plain object with a byte interface, seen from the host:
 

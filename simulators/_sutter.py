@@ -1,6 +1,6 @@
 """Simulated Sutter Lambda 10-3 and Lambda DG-4 controllers (same bytes, timing on the clock).
 
-Lambda 10-3 (instrument-protocols.md §1.1): on-line with ``0xEE`` (echo + CR; no reply when
+Lambda 10-3 (docs/reference/instruments.md §1.1): on-line with ``0xEE`` (echo + CR; no reply when
 already on-line), move byte ``wheel*128 + speed*16 + position`` (wheel C: ``FC`` prefix), per-byte
 echo and a CR delayed by the manual's move-time table, shutters ``AA``-``AC`` / ``BA``-``BC``,
 status ``0xCC``, identity ``0xFD``, shutter modes ``DC``/``DD``/``DE``. A move or shutter
@@ -29,7 +29,7 @@ __all__ = ["SimulatedLambda10_3", "SimulatedLambdaDG4"]
 CR = b"\r"  # §1.1: completion byte
 
 # Move time (s), 10-position 25-mm wheel, by speed (rows) and positions moved (1-5); LB10-3
-# manual p. 38 via navigate `sutter.py` (instrument-protocols.md §1.1 timing table).
+# manual p. 38 via navigate `sutter.py` (docs/reference/instruments.md §1.1 timing table).
 MOVE_TIME_S: tuple[tuple[float, ...], ...] = (
     (0.031, 0.051, 0.074, 0.095, 0.115),
     (0.040, 0.065, 0.095, 0.120, 0.148),

@@ -1,4 +1,4 @@
-"""Simulated Thorlabs FW102C / FW212C filter wheel (instrument-protocols.md §1.3).
+"""Simulated Thorlabs FW102C / FW212C filter wheel (docs/reference/instruments.md §1.3).
 
 Lower-case ASCII commands ending in ``\\r``. Every command is echoed with ``\\r``; a query adds its
 value and ``\\r``; the prompt ``"> "`` ends every reply. ``pos=n`` echoes at once and sends the

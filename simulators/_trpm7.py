@@ -20,7 +20,7 @@ __all__ = ["Trpm7Config"]
 class Trpm7Config:
     """The ``world.trpm7`` section: TRPM7 current and its Mg²⁺ inhibition."""
 
-    ic50_mM: float = 0.72  # physiology-parameters.md §8.3 default (free Mg IC50 720 µM)
+    ic50_mM: float = 0.72  # docs/reference/physiology.md §8.3 default (free Mg IC50 720 µM)
     hill: float = 1.0  # §8.3 default nH = 1
     ic50_mgatp_mM: float | None = None  # §8.3: no Mg·ATP term by default; scenario 2 mM
     model: Literal["monophasic", "biphasic"] = "monophasic"  # §8.3 default monophasic

@@ -63,7 +63,7 @@ class CellConfig:
     x_px: float
     y_px: float
     radius_px: float
-    mg_free_mM: float = 0.8  # physiology-parameters.md §11 default resting free Mg
+    mg_free_mM: float = 0.8  # docs/reference/physiology.md §11 default resting free Mg
     dye_uM: float = 50.0  # §4 default intracellular dye after loading
     volume_pL: float | None = None
     cm_pF: float | None = None
@@ -269,7 +269,7 @@ class World:
 
     ``World(cells=[Cell(...)], dye=MagFura2(...), sensor=CameraSensor(...), clock=..., seed=...)``
     or :meth:`from_config`; the other sections (solutions, chamber, cell model, TRPM7, dye
-    handling, optics, patch, amplifier) default to physiology-parameters.md.
+    handling, optics, patch, amplifier) default to docs/reference/physiology.md.
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 Every driver takes a ``port``: a pyserial port or URL (``/dev/ttyUSB0``, ``COM3``,
 ``socket://127.0.0.1:5555``, ``ionrig-sim://lambda10-3``), a VISA resource name
 (``ASRL/dev/ttyUSB0::INSTR``), a ``serial.SerialBase`` instance or a pymeasure adapter. Errors
-are typed (:mod:`._errors`); protocols are described in ``instrument-protocols.md``.
+are typed (:mod:`._errors`); protocols are described in ``docs/reference/instruments.md``.
 """
 
 from ._axopatch import (

@@ -1,4 +1,4 @@
-"""Axopatch 200B patch-clamp amplifier on a DAQ (instrument-protocols.md §3.1).
+"""Axopatch 200B patch-clamp amplifier on a DAQ (docs/reference/instruments.md §3.1).
 
 The 200B is fully analog: it has no computer interface. Its front panel sets mode, gain, filter
 and whole-cell compensation by hand; it reports them as *telegraph* voltages on BNC outputs,
@@ -108,7 +108,8 @@ CM_TELEGRAPH_FULL_SCALE_V = 10.0
 CM_TELEGRAPH_OFF_V = -10.0
 # §3.1 "Command scaling": front-switched ÷50 = 20 mV/V; rear ÷10 = 100 mV/V.
 COMMAND_SENSITIVITIES_MV_PER_V = (20.0, 100.0)
-# The sweep rates this driver accepts (issue 5; bluesky-ophyd-async.md §5.4 "10 to 100 kHz").
+# The sweep rates this driver accepts (issue 5; docs/reference/bluesky-ophyd-async.md §5.4 "10 to
+# 100 kHz").
 SWEEP_RATE_RANGE_HZ = (10_000.0, 100_000.0)
 
 

@@ -2,7 +2,7 @@
 
 Analog instruments (Axopatch 200B telegraphs and command, pressure regulator, temperature
 monitor) and TTL instruments (ValveLink8.2 / VC-8 valves) hang off a multifunction DAQ
-(instrument-protocols.md §2.4, §3.1, §3.5). Drivers never talk to a DAQ backend directly: they
+(docs/reference/instruments.md §2.4, §3.1, §3.5). Drivers never talk to a DAQ backend directly: they
 go through a :class:`Daq`, which
 
 - checks every channel name (``Dev1/ao0``, ``Dev1/ai3``, ``Dev1/port0/line2``) and that it is on
@@ -10,7 +10,8 @@ go through a :class:`Daq`, which
 - checks every output voltage, and every sample of a waveform, against the channel's range
   (±10 V unless configured) *before* anything is written, and names channel, value and range
   when it refuses (:class:`DaqRangeError`);
-- serialises transactions with **one lock per DAQ** (bluesky-ophyd-async.md §4.5): every public
+- serialises transactions with **one lock per DAQ** (docs/reference/bluesky-ophyd-async.md §4.5):
+every public
   method runs under :attr:`Daq.lock`, a re-entrant ``threading.RLock``, so calls from several
   devices sharing one DAQ (amplifier, valves, pressure) never interleave, whichever thread they
   come from. Drivers that need several calls to be atomic (read the gain telegraph, run a sweep,

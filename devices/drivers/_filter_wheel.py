@@ -1,7 +1,8 @@
 """The small driver protocol every filter wheel / wavelength switcher satisfies.
 
 Positions keep each instrument's own numbering (Sutter Lambda 10-3: 0-9; Lambda DG-4: 0-12,
-0 = closed; Thorlabs FW102C: 1-6 or 1-12, instrument-protocols.md §1.1-§1.3); ``positions`` says
+0 = closed; Thorlabs FW102C: 1-6 or 1-12, docs/reference/instruments.md §1.1-§1.3); ``positions``
+says
 which. Wheels without a shutter say so with ``has_shutter = False`` and raise
 ``FeatureNotFitted`` from the shutter methods.
 """

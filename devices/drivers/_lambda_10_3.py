@@ -1,5 +1,5 @@
 """Sutter Lambda 10-3 filter wheel controller: binary serial protocol of
-instrument-protocols.md §1.1.
+docs/reference/instruments.md §1.1.
 
 The echo/CR framing shared with the DG-4 is :class:`SutterController` (``_sutter_protocol``).
 """
@@ -31,7 +31,7 @@ SHUTTER_CODES = {  # §1.1 special commands: open / conditional / close
 SHUTTER_MODE_CODES = {"fast": 0xDC, "soft": 0xDD, "nd": 0xDE}  # §1.1 (10-3: + shutter number)
 
 # Move time (s) of a 10-position 25-mm wheel by speed (rows) and positions moved (columns 1-5);
-# LB10-3 manual p. 38 via navigate `sutter.py` delay_matrix (instrument-protocols.md §1.1).
+# LB10-3 manual p. 38 via navigate `sutter.py` delay_matrix (docs/reference/instruments.md §1.1).
 LAMBDA_10_3_MOVE_TIME_S: tuple[tuple[float, ...], ...] = (
     (0.031, 0.051, 0.074, 0.095, 0.115),
     (0.040, 0.065, 0.095, 0.120, 0.148),
@@ -53,7 +53,8 @@ def lambda_move_time_s(speed: int, steps: int) -> float:
 
 @dataclass(frozen=True)
 class LambdaStatus:
-    """Decoded ``0xCC`` status of a Lambda 10-3 (instrument-protocols.md §1.1 status table)."""
+    """Decoded ``0xCC`` status of a Lambda 10-3 (docs/reference/instruments.md §1.1 status
+    table)."""
 
     wheel_positions: dict[str, int]
     wheel_speeds: dict[str, int]
@@ -66,7 +67,7 @@ class LambdaStatus:
 class SutterLambda10_3(SutterController):
     """Sutter Lambda 10-3 controller: one filter wheel (A, B or C) and one shutter (A or B).
 
-    Binary protocol of instrument-protocols.md §1.1: RS-232 9600 8N1 (USB VCP: pass
+    Binary protocol of docs/reference/instruments.md §1.1: RS-232 9600 8N1 (USB VCP: pass
     ``baud_rate=128000``), move byte ``wheel*128 + speed*16 + position``, per-byte echo, ``0x0D``
     when done. ``move`` returns when the completion CR arrives; its timeout is the manual's move
     time for the distance plus ``timeout_s``. The driver goes on-line (``0xEE``) before its first

@@ -1,5 +1,5 @@
 """Sutter Lambda DG-4 / DG-5 wavelength switcher: binary serial protocol of
-instrument-protocols.md §1.2.
+docs/reference/instruments.md §1.2.
 
 The echo/CR framing shared with the Lambda 10-3 is :class:`SutterController`
 (``_sutter_protocol``).
@@ -28,7 +28,7 @@ DG4_SWITCH_TIME_S = 0.0012  # §1.2: ~1.2 ms between any two filters (exact tabl
 
 
 class SutterLambdaDG4(SutterController):
-    """Sutter Lambda DG-4 / DG-5 galvo wavelength switcher (instrument-protocols.md §1.2).
+    """Sutter Lambda DG-4 / DG-5 galvo wavelength switcher (docs/reference/instruments.md §1.2).
 
     9600 8N1. ``0xEE`` enters serial mode and is the only command that is not echoed; every other
     byte is echoed and a filter move ends with ``0x0D``. A command equal to the previous one is

@@ -1,6 +1,6 @@
 """New Era NE-500 / NE-1000 family syringe pump (also WPI Aladdin AL-1000), basic mode.
 
-Protocol of instrument-protocols.md §2.1: 8N1 (19200 factory on the NE-500, 9600 common),
+Protocol of docs/reference/instruments.md §2.1: 8N1 (19200 factory on the NE-500, 9600 common),
 command ``<addr><CMD><args>\\r``, reply ``STX <addr 2 digits> <status> [data] ETX``. A set
 command gets a status-only reply, a query carries data. Error replies (``?``, ``?NA``, ``?OOR``,
 ``?COM``, ``?IGN``) become typed :class:`InstrumentCommandError` subclasses naming the command

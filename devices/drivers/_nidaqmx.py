@@ -13,7 +13,8 @@ NI-DAQmx behaviour; the ones marked *check on hardware* are not in the reference
 
 - a sweep is two finite tasks on one sample clock: AI with its own sample clock; AO clocked by
   ``/Dev1/ai/SampleClock`` and started by ``/Dev1/ai/StartTrigger``; AO is written and started
-  before AI so it is armed when AI starts (instrument-protocols.md §3.5, after ni/nidaqmx-python
+  before AI so it is armed when AI starts (docs/reference/instruments.md §3.5, after
+  ni/nidaqmx-python
   ``examples/synchronization/multi_function/ai_ao_sync.py``);
 - ``add_ai_voltage_chan`` defaults to ±5 V, so the range is always passed explicitly;
 - an AO channel keeps its last value, and a static DO line its state, after the task is cleared

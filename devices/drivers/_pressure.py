@@ -1,4 +1,4 @@
-"""Analog pressure regulator on a DAQ analog output (issue 5; instrument-protocols.md §2.4).
+"""Analog pressure regulator on a DAQ analog output (issue 5; docs/reference/instruments.md §2.4).
 
 Electronic pressure regulators for pipette pressure take a set-point voltage proportional to
 pressure (``kPa_per_V``) and often give a monitor voltage back. Neither is a serial protocol:

@@ -1,7 +1,7 @@
 """Sutter binary serial protocol shared by the Lambda 10-3 and the Lambda DG-4.
 
 Both controllers take raw command bytes with no terminator, echo every byte, and send ``0x0D``
-when an operation has finished (instrument-protocols.md §1.1, §1.2). The drivers write with
+when an operation has finished (docs/reference/instruments.md §1.1, §1.2). The drivers write with
 ``write_bytes`` and read one byte at a time against a deadline, so silence or garbage ends in a
 typed exception from :mod:`ionrig.devices.drivers._errors`.
 

@@ -1,7 +1,7 @@
 """Bath temperature from a temperature controller's analog monitor output (§2.4).
 
 The Warner TC-324C / TC-344C have no public serial command set; their analog monitor output is
-read on a DAQ analog input (instrument-protocols.md §2.4: "Use the analog monitor output …
+read on a DAQ analog input (docs/reference/instruments.md §2.4: "Use the analog monitor output …
 through DAQ channels", commonly 100 mV/°C, i.e. 10 °C/V, *unconfirmed*: check the manual of the
 unit in use and configure ``C_per_V``).
 """

@@ -1,6 +1,7 @@
 """Thorlabs FW102C (6 positions) / FW212C (12 positions) motorised filter wheel.
 
-ASCII protocol of instrument-protocols.md §1.3: 115200 8N1, lower-case commands ending in ``\\r``.
+ASCII protocol of docs/reference/instruments.md §1.3: 115200 8N1, lower-case commands ending in
+``\\r``.
 The wheel echoes the command and ``\\r``, sends the value and ``\\r`` for a query, then the prompt
 ``"> "``. Errors are lines containing ``CMD_NOT_DEFINED`` or ``CMD_ARG_INVALID`` that end with
 ``\\n`` (exact text unconfirmed, §1.3); they become :class:`UnknownCommandError` and
@@ -50,7 +51,7 @@ def _reply_complete(buffer: bytes) -> bool:
 
 
 class ThorlabsFW102C(SerialInstrument):
-    """Thorlabs FW102C / FW212C filter wheel (instrument-protocols.md §1.3). No shutter.
+    """Thorlabs FW102C / FW212C filter wheel (docs/reference/instruments.md §1.3). No shutter.
 
     ``move(position)`` sends ``pos=n`` and returns when the prompt comes back, within
     ``move_timeout_s`` (the move time is undocumented, §1.3). Positions are 1-based. ``position``,

@@ -15,7 +15,7 @@ Every driver accepts one ``port`` argument and this module turns it into a pymea
 Reads go one byte at a time against a deadline, so a silent, slow or babbling instrument always
 ends in a typed :mod:`~ionrig.devices.drivers._errors` exception within the driver's timeout
 and never hangs. Drivers are not thread-safe: the device layer serialises calls with one lock
-per port (bluesky-ophyd-async.md §4.5).
+per port (docs/reference/bluesky-ophyd-async.md §4.5).
 """
 
 from __future__ import annotations
@@ -232,7 +232,8 @@ class SerialInstrument(Instrument):
 
     # -- byte I/O -------------------------------------------------------------------------------
     def purge_input(self, command: str | bytes | None = None) -> None:
-        """Drop stale input before a command (10-B manual advice, instrument-protocols.md §1.1)."""
+        """Drop stale input before a command (10-B manual advice, docs/reference/instruments.md
+        §1.1)."""
         self._reopen_if_needed(command)
         self._io(lambda: self.adapter.flush_read_buffer(), command)  # type: ignore[func-returns-value]
 

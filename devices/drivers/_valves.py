@@ -1,4 +1,4 @@
-"""TTL-controlled perfusion valves on DAQ digital lines (instrument-protocols.md §2.4).
+"""TTL-controlled perfusion valves on DAQ digital lines (docs/reference/instruments.md §2.4).
 
 The AutoMate ValveLink8.2 and the Warner VC-8 / VC-6 have no documented serial protocol; both
 take one TTL input per valve, which a DAQ drives from digital output lines (§2.4: "Drive it from

@@ -1,6 +1,6 @@
 """Fixtures for the analysis tests: the shared fura-2 recordings and synthetic patch-clamp data.
 
-The synthetic recordings are the exact response of the §1.3 circuit (physiology-parameters.md):
+The synthetic recordings are the exact response of the §1.3 circuit (docs/reference/physiology.md):
 Ra in series with Rm ∥ Cm, resting potential ``e_rest_mV``, followed by the amplifier's 4-pole
 Bessel low-pass (``scipy.signal.bessel(4, 2π fc, analog=True, norm="mag")``, -3 dB at fc). The
 cascade is a linear system solved by ``scipy.signal.lsim`` with its matrix exponential: exact for

@@ -14,7 +14,7 @@ from ionrig.analysis import (
     trpm7_ramps,
 )
 
-# Phenomenological TRPM7 I-V of physiology-parameters.md §8.4 (estimate), Erev = 0 mV:
+# Phenomenological TRPM7 I-V of docs/reference/physiology.md §8.4 (estimate), Erev = 0 mV:
 # steep outward rectification, small inward current.
 A_OUT, S_OUT, A_IN, S_IN = 1.0, 25.0, 0.02, 25.0
 

@@ -7,7 +7,7 @@ import pytest
 
 from ionrig.analysis import fit_hill, fit_hill_biphasic
 
-# Configured (simulator default, physiology-parameters.md §8.3) rather than literature values.
+# Configured (simulator default, docs/reference/physiology.md §8.3) rather than literature values.
 IC50_MM, HILL = 0.72, 1.0
 DOSES_MM = np.repeat(np.r_[0.0, np.geomspace(0.03, 30.0, 8)], 3)
 

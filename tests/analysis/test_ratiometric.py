@@ -1,7 +1,7 @@
 """Ratiometric estimate, calibration and their error propagation, on synthetic data.
 
 The noise model is checked by Monte Carlo: frames drawn from the forward model of
-physiology-parameters.md §1.2 must scatter as much as the reported standard errors say.
+docs/reference/physiology.md §1.2 must scatter as much as the reported standard errors say.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ CHANNELS = AxopatchChannels(
     filter_telegraph_ai="Dev1/ai3",
 )
 SEAL_GOHM = 2.0
-GAIN_MV_PER_PA = 1.0  # gain telegraph 2.5 V: αβ = 1 (instrument-protocols.md §3.1)
+GAIN_MV_PER_PA = 1.0  # gain telegraph 2.5 V: αβ = 1 (docs/reference/instruments.md §3.1)
 
 
 @pytest.fixture

@@ -317,7 +317,7 @@ def test_step_mode_moves_the_wheel_during_the_readout_never_during_an_exposure(c
     assert [s[1] for s in starts] == [e[1] for e in ends] == [340, 380] * 4
     # each move after a frame began before that frame's readout (5 ms) was over
     readout_s = rig.config.world.sensor.readout_ms / 1000.0
-    move_time_s = 0.040  # Lambda 10-3, speed 1, adjacent filters (instrument-protocols.md §1)
+    move_time_s = 0.040  # Lambda 10-3, speed 1, adjacent filters (docs/reference/instruments.md §1)
     move_starts = [done_s - move_time_s for done_s, _, _ in list(wheel.history)[moves_before:]]
     overlapped = [
         any(end_s <= m < end_s + readout_s for m in move_starts) for _, _, end_s in ends[:-1]

@@ -1,6 +1,6 @@
 """Cells: rest, Mg-K-aspartate, dye loading/leak/probenecid, ionophore calibration limits.
 
-Sources: physiology-parameters.md §3.2 (calibration solutions), §4 (loading, leak, probenecid),
+Sources: docs/reference/physiology.md §3.2 (calibration solutions), §4 (loading, leak, probenecid),
 §9-§11 (pump, EAAT, Mg homeostasis).
 """
 

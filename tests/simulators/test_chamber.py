@@ -1,6 +1,6 @@
 """Chamber: first-order bath exchange (tau = V/Q), dead volume, reservoirs, temperature.
 
-Closed forms: physiology-parameters.md §1.4 (CSTR: C(t) = C_new + (C_old - C_new) exp(-t Q/V))
+Closed forms: docs/reference/physiology.md §1.4 (CSTR: C(t) = C_new + (C_old - C_new) exp(-t Q/V))
 and §6 (defaults 0.5 mL, 2 mL/min, 250 µL dead volume, mixing factor 1.5).
 """
 

@@ -1,6 +1,6 @@
 """Mag-fura-2 and the camera: Grynkiewicz inversion, propagated noise, bleaching, Ca²⁺, sensor.
 
-Closed forms: physiology-parameters.md §1.1 (Grynkiewicz), §1.2 (forward model and noise),
+Closed forms: docs/reference/physiology.md §1.1 (Grynkiewicz), §1.2 (forward model and noise),
 §3.3 (Ca²⁺ confounder: [Mg]apparent = [Mg] + [Ca]·KMg/KCa).
 """
 

@@ -1,6 +1,6 @@
 """Pipette, seal, whole cell, dialysis, TRPM7 and the amplifier chain.
 
-Closed forms: physiology-parameters.md §1.3 (membrane test, ramp capacitance), §1.4 (Oliva
+Closed forms: docs/reference/physiology.md §1.3 (membrane test, ramp capacitance), §1.4 (Oliva
 wash-in tau, Hill, 4-pole Bessel rise 0.350/fc), §7.2 (whole-cell noise 1.84 pA rms at 2.9 kHz,
 16-bit ±10 V quantisation), §8.3 (configured IC50 and Hill), §8.5 (wash-out table).
 """

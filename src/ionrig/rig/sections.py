@@ -219,7 +219,7 @@ def _choice(doc: str, unit: str, values: tuple[float, ...]) -> Any:
 
 @dataclass(frozen=True, config=SECTION)
 class AmplifierConfig:
-    """An Axopatch 200B through the DAQ (instrument-protocols.md §3.1): which channels carry
+    """An Axopatch 200B through the DAQ (docs/reference/instruments.md §3.1): which channels carry
     the command, the scaled output and the telegraphs; front-panel β and command scaling."""
 
     driver: Annotated[Literal["axopatch200b"], described("the amplifier")] = "axopatch200b"
@@ -295,7 +295,7 @@ class TemperatureConfig:
     """Temperature controller's analog monitor output (°C per volt)."""
 
     ai_channel: Annotated[Text, described("the controller's monitor output")] = "Dev1/ai6"
-    #: 100 mV/°C, instrument-protocols.md §2.4 (unconfirmed)
+    #: 100 mV/°C, docs/reference/instruments.md §2.4 (unconfirmed)
     C_per_V: Annotated[Number, bounded("monitor scale, not 0", "°C/V", ge=-1000, le=1000)] = 10.0
 
     def __post_init__(self) -> None:

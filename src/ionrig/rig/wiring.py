@@ -82,7 +82,7 @@ def wire_axopatch(
 ) -> SimulatedFrontPanel:
     """An Axopatch 200B between ``daq`` and ``world.patch``; returns its front panel.
 
-    Front panel (instrument-protocols.md §3.1): mode V-Clamp (the returned panel's ``mode``),
+    Front panel (docs/reference/instruments.md §3.1): mode V-Clamp (the returned panel's ``mode``),
     gain ``gain_alpha_beta`` mV/pA (β = 1), lowpass ``filter_kHz``; telegraphs put out the
     table voltages. EXT COMMAND takes ``command_mV_per_V``; SCALED OUTPUT is I × αβ mV/pA.
     """

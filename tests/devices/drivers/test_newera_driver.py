@@ -1,4 +1,4 @@
-"""New Era NE-500 driver at the byte level (instrument-protocols.md §2.1)."""
+"""New Era NE-500 driver at the byte level (docs/reference/instruments.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sutter Lambda 10-3 and DG-4 drivers at the byte level (instrument-protocols.md §1.1, §1.2)."""
+"""Sutter Lambda 10-3 and DG-4 drivers at the byte level (docs/reference/instruments.md §1.1,
+§1.2)."""
 
 from __future__ import annotations
 

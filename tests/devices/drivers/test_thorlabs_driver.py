@@ -1,4 +1,4 @@
-"""Thorlabs FW102C driver at the byte level (instrument-protocols.md §1.3)."""
+"""Thorlabs FW102C driver at the byte level (docs/reference/instruments.md §1.3)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ def test_sim_rig_is_packaged_and_simulated():
     config = read_rig_config("sim")
     assert config.simulated
     assert {f.wavelength_nm for f in config.filter_wheel.filters.values()} >= {340.0, 380.0}
-    # defaults from physiology-parameters.md §2 and §3.2
+    # defaults from docs/reference/physiology.md §2 and §3.2
     assert config.world.dye.kd_mM == 1.9
     assert (config.world.dye.r_min, config.world.dye.r_max, config.world.dye.beta) == (0.4, 3, 5)
 

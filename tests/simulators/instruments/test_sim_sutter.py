@@ -1,4 +1,5 @@
-"""Simulated Lambda 10-3 and DG-4 through the real drivers (instrument-protocols.md §1.1, §1.2)."""
+"""Simulated Lambda 10-3 and DG-4 through the real drivers (docs/reference/instruments.md §1.1,
+§1.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Simulated FW102C and NE-500 through the real drivers (instrument-protocols.md §1.3, §2.1)."""
+"""Simulated FW102C and NE-500 through the real drivers (docs/reference/instruments.md §1.3,
+§2.1)."""
 
 from __future__ import annotations
 
