@@ -239,8 +239,9 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         if solution not in self._solutions:
             raise ValueError(f"solution must be one of {', '.join(self._names)}; got {solution!r}")
 
-    async def _account(self) -> float:
-        """Book the volume delivered since the last switch against its reservoir (mL)."""
+    async def book_delivered_mL(self) -> float:
+        """Book the volume delivered since the last switch against its reservoir, so that
+        ``reservoir_mL`` is up to date; returns the pump's total delivered volume (mL)."""
         import numpy as np
 
         delivered = await self._port.call(self._flow.delivered_mL)
@@ -261,7 +262,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
         target = await self.exchange_target.get_value()
         rate = await self.flow_mL_per_min.get_value()
         needed_mL = target * bath_mL
-        await self._account()
+        await self.book_delivered_mL()
         if self._remaining_mL[value] < needed_mL:
             raise RuntimeError(
                 f"reservoir of {value!r} holds {self._remaining_mL[value]:.2f} mL, "
@@ -281,7 +282,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
                     f"exchange to {value!r} stopped after {self._delivered_at_switch_mL:.2f} mL; "
                     "the solution keeps flowing"
                 )
-            delivered = await self._account()
+            delivered = await self.book_delivered_mL()
             exchanged = delivered / bath_mL
             self._set_exchanged(exchanged)
             yield WatcherUpdate(
@@ -337,7 +338,7 @@ class Perfusion(StandardReadable, Movable[str], Stoppable):
     async def stop_flow(self) -> None:
         """Stop the flow and close every valve (the perfusion's safe state)."""
         self._stop_requested = True
-        await self._account()
+        await self.book_delivered_mL()
         await self._port.call(self._flow.stop)
         await self._port.call(self._valves.close_all)
         self._flowing = None

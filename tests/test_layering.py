@@ -2,7 +2,7 @@
 
 The layers, top to bottom (docs/architecture.md draws them):
 
-    cli ─▶ night, bench ─▶ session ─▶ reports, rig ─▶ data ─▶ plans ─▶ devices ─▶ drivers
+    cli ─▶ night ─▶ bench ─▶ session ─▶ reports, rig ─▶ data ─▶ plans ─▶ devices ─▶ drivers
                                                                    └─▶ analysis
     simulators (reached by rig only) ─▶ clock, chemistry;  devices ─▶ clock
 
@@ -36,8 +36,8 @@ ALLOWED = {
     "session": {"rig", "data", "devices", "clock", "chemistry", "version"},
     "bench": {"session", "rig", "data", "reports", "plans", "devices", "analysis", "clock",
               "chemistry", "simulators", "version"},
-    "night": {"session", "rig", "data", "reports", "plans", "devices", "analysis", "clock",
-              "chemistry", "version"},
+    "night": {"bench", "session", "rig", "data", "reports", "plans", "devices", "analysis",
+              "clock", "chemistry", "version"},
     "cli": {"night", "bench", "session", "rig", "data", "reports", "plans", "devices",
             "drivers", "analysis", "simulators", "clock", "chemistry", "version"},
     "version": set(),

@@ -1,6 +1,7 @@
 """The bench room: what a scientist at the rig uses to run plans and watch them.
 
-- :mod:`ionrig.bench.runner`: ``ionrig run PLAN key=value …`` and the plan-argument parser.
+- :mod:`ionrig.bench.runner`: ``ionrig run PLAN key=value …``.
+- :mod:`ionrig.bench.params`: the one KEY=VALUE parser (``ionrig run``, ``ionrig queue add``).
 - :mod:`ionrig.bench.shell`: the IPython shell with a session ready.
 - :mod:`ionrig.bench.preview`: live camera preview and ROI drawing outside runs.
 - :mod:`ionrig.bench.loop`: awaiting device coroutines in the RunEngine's event loop.

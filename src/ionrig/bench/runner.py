@@ -6,7 +6,7 @@ The plans that can be run are the public plans that open their own run: every ca
 
 Values are Python literals (``n_pairs=10``, ``exposure_ms=12.5``, ``rois=[[64, 64, 8]]``,
 ``md={'cell': 'c1'}``, ``interval_s=None``), read with :func:`ast.literal_eval`; anything that
-is not a literal is taken as text (``solution=hbss``); :mod:`ionrig.cli.params` reads them, as
+is not a literal is taken as text (``solution=hbss``); :mod:`ionrig.bench.params` reads them, as
 for ``ionrig queue add``. The rig is the plan's first argument and
 comes from ``--rig``.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ionrig.cli.params import parse_key_values
+from ionrig.bench.params import parse_key_values
 
 __all__ = [
     "RunOutcome",
@@ -130,7 +130,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     """``["n_pairs=2", "solution=hbss"]`` → ``{"n_pairs": 2, "solution": "hbss"}``.
 
     Values are Python literals when they parse as one, else text
-    (:func:`ionrig.cli.params.parse_key_values`, as ``ionrig queue add`` reads them). Raises
+    (:func:`ionrig.bench.params.parse_key_values`, as ``ionrig queue add`` reads them). Raises
     :class:`UsageError` for an item without ``=``, a key that is not a Python name, a repeated
     key, or ``rig``.
     """

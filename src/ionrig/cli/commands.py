@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ionrig.cli.extras import require_extra
+
 __all__ = [
     "catalog_ls_command",
     "catalog_recover_command",
@@ -27,6 +29,7 @@ __all__ = [
     "solutions_check_command",
     "solutions_components_command",
     "solutions_new_command",
+    "solutions_schema_command",
 ]
 
 
@@ -115,6 +118,8 @@ def run_by_reference(catalog, reference: str):
 def export_command(args) -> int:
     from pathlib import Path
 
+    require_extra("nwb", "ionrig export --nwb")
+
     from ionrig.data.catalog import open_catalog
     from ionrig.data.export import export_nwb_run
 
@@ -132,6 +137,7 @@ def export_command(args) -> int:
 
 
 def report_command(args) -> int:
+    require_extra("reports", "ionrig report")
     from ionrig.data.catalog import open_catalog
     from ionrig.reports.report import write_report
 
@@ -146,6 +152,7 @@ def report_command(args) -> int:
 
 
 def live_proxy_command(args) -> int:
+    require_extra("shell", "ionrig live proxy")
     from ionrig.bench.publish import run_proxy
 
     def ready() -> None:
@@ -160,6 +167,7 @@ def live_proxy_command(args) -> int:
 
 
 def live_print_command(args) -> int:
+    require_extra("shell", "ionrig live print")
     from ionrig.bench.publish import print_documents
 
     print_documents(args.address)
@@ -167,6 +175,7 @@ def live_print_command(args) -> int:
 
 
 def demo_command(args) -> int:
+    require_extra("reports", "ionrig demo")  # it ends with the run's report
     from ionrig.bench.demo import run_demo
     from ionrig.data.catalog import DataLocation
 
@@ -237,12 +246,14 @@ def simulate_command(args) -> int:
 
 
 def queue_command(args) -> int:
+    require_extra("night", "ionrig queue")
     from ionrig.night.queue_command import queue_cli
 
     return queue_cli(args)
 
 
 def shell_command(args) -> int:
+    require_extra("shell", "ionrig shell")
     from ionrig.bench.shell import launch_shell
 
     return launch_shell(args.rig, data=args.data, time_scale=args.time_scale)
@@ -268,6 +279,14 @@ def solutions_components_command(args) -> int:
     from ionrig.rig.solutions import list_components
 
     print(list_components())
+    return 0
+
+
+def solutions_schema_command(args) -> int:
+    """``ionrig solutions schema``: the solutions file's JSON schema."""
+    from ionrig.chemistry import solutions_file_json_schema
+
+    print(json.dumps(solutions_file_json_schema(), indent=2))
     return 0
 
 

@@ -18,7 +18,7 @@ _DATA_HELP = "data directory (as ionrig --data)"
 
 
 def _add_solutions(commands) -> None:
-    """``ionrig solutions new|check|components``."""
+    """``ionrig solutions new|check|components|schema``."""
     solutions = commands.add_parser("solutions", help="the lab's solutions files")
     sub = solutions.add_subparsers(dest="solutions_command", required=True)
     new = sub.add_parser("new", help="write a commented starter solutions file")
@@ -41,6 +41,9 @@ def _add_solutions(commands) -> None:
     sub.add_parser("components", help="the components a recipe may list").set_defaults(
         func=handlers.solutions_components_command
     )
+    sub.add_parser(
+        "schema", help="print the solutions file's JSON schema (for editors and validators)"
+    ).set_defaults(func=handlers.solutions_schema_command)
 
 
 def _add_demo(commands) -> None:

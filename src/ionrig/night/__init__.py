@@ -5,7 +5,10 @@
 - :mod:`ionrig.night.queue_server`: starting, stopping and talking to the queue server.
 - :mod:`ionrig.night.processes`: its background processes (Redis, catalog server, manager).
 - :mod:`ionrig.night.queue_command`: ``ionrig queue …``.
-- :mod:`ionrig.night.watchdogs`: the checks that suspend or stop a run that is going wrong.
+- :mod:`ionrig.night.watchdogs`: the checks that suspend or stop a run that is going wrong
+  (their conditions in :mod:`ionrig.night.conditions`).
+- :mod:`ionrig.night.queueserver_adapter`: the one place that relies on
+  bluesky-queueserver-api's internals.
 - :mod:`ionrig.night.notify`: notices to the night log, e-mail or a webhook.
 - :mod:`ionrig.night.summary`: the morning summary of a night.
 """

@@ -189,7 +189,7 @@ def _reservoir_source(perfusion: Any) -> Callable[[], Awaitable[float]]:
     async def remaining_mL() -> float:
         # Perfusion books delivered volume against the reservoirs only when asked; bring its
         # estimate up to date before reading it.
-        account = getattr(perfusion, "_account", None)
+        account = getattr(perfusion, "book_delivered_mL", None)
         if account is not None:
             await account()
         solution = await perfusion.solution.get_value()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ionrig.cli.params import parse_key_values
+from ionrig.bench.params import parse_key_values
 from ionrig.night.queue_server import (
     ManagerInfo,
     add_item,
@@ -39,7 +39,7 @@ STATUS_KEYS = (
 
 def parse_item_params(params: Sequence[str]) -> dict[str, Any]:
     """``["n_pairs=3", "interval_s=2.5", "md={'operator': 'ab'}"]`` → the item's keyword
-    arguments, read as ``ionrig run`` reads them (:func:`ionrig.cli.params.parse_key_values`:
+    arguments, read as ``ionrig run`` reads them (:func:`ionrig.bench.params.parse_key_values`:
     Python literals, else text); ``rig`` is refused (the queue passes the rig by name)."""
     return parse_key_values(params, reserved={"rig": RIG_BY_NAME}, error=QueueError)
 

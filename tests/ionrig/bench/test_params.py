@@ -1,11 +1,11 @@
 """``ionrig run PLAN KEY=VALUE …`` and ``ionrig queue add PLAN KEY=VALUE …`` read the same
-strings into the same values (one parser, ionrig.cli.params), from the command line down to
+strings into the same values (one parser, ionrig.bench.params), from the command line down to
 what reaches the plan or the queue."""
 
 import pytest
 
+from ionrig.bench.params import parse_key_values, parse_value
 from ionrig.cli import main
-from ionrig.cli.params import parse_key_values, parse_value
 
 ITEMS = [
     "interval_s=None",  # None
