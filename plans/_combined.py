@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ from ._ramps import (
     check_ramp_leak,
     check_ramp_sweep,
     check_sweep_fits,
-    ramp_command,
+    periodic_ramps,
     ramp_tick,
     trpm7_keys,
 )
@@ -87,15 +86,17 @@ def imaging_with_ramps(
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     patch_amplifier(rig)
     extra = check_md(md)
-    command = ramp_command(
+    ramps = periodic_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
         stop_mV=stop_mV,
         ramp_ms=ramp_ms,
         sample_rate_Hz=sample_rate_Hz,
+        period_s=period_s,
+        duration_s=duration_s,
+        leak=ramp_leak,
+        cm_pF=cm_pF,
     )
-    n_ticks = max(1, math.floor(duration_s / period_s + 1e-9))
-    ramps = RampProtocol(command, sample_rate_Hz, holding_mV, period_s, n_ticks, ramp_leak, cm_pF)
     args = {
         "duration_s": duration_s,
         "period_s": period_s,

@@ -199,6 +199,31 @@ class RampProtocol:
     cm_pF: float | None
 
 
+def periodic_ramps(
+    *,
+    holding_mV: float,
+    start_mV: float,
+    stop_mV: float,
+    ramp_ms: float,
+    sample_rate_Hz: float,
+    period_s: float,
+    duration_s: float,
+    leak: RampLeak,
+    cm_pF: float | None,
+) -> RampProtocol:
+    """The ramps of checked parameters: the sweep's command, and one ramp per ``period_s`` for
+    ``duration_s`` (at least one)."""
+    command = ramp_command(
+        holding_mV=holding_mV,
+        start_mV=start_mV,
+        stop_mV=stop_mV,
+        ramp_ms=ramp_ms,
+        sample_rate_Hz=sample_rate_Hz,
+    )
+    n_ramps = max(1, math.floor(duration_s / period_s + 1e-9))
+    return RampProtocol(command, sample_rate_Hz, holding_mV, period_s, n_ramps, leak, cm_pF)
+
+
 def ramp_tick(
     rig: Rig, ramps: RampProtocol, schedule: Schedule, readout: ComputedReadout, stream: str
 ) -> MsgGenerator[None]:
@@ -259,15 +284,17 @@ def trpm7_ramps(
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     patch_amplifier(rig)
     extra = check_md(md)
-    command = ramp_command(
+    ramps = periodic_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
         stop_mV=stop_mV,
         ramp_ms=ramp_ms,
         sample_rate_Hz=sample_rate_Hz,
+        period_s=period_s,
+        duration_s=duration_s,
+        leak=ramp_leak,
+        cm_pF=cm_pF,
     )
-    n_ramps = max(1, math.floor(duration_s / period_s + 1e-9))
-    ramps = RampProtocol(command, sample_rate_Hz, holding_mV, period_s, n_ramps, ramp_leak, cm_pF)
     args = {
         "duration_s": duration_s,
         "period_s": period_s,
