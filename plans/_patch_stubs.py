@@ -5,7 +5,7 @@ A patch plan checks its rig when called (:func:`patch_amplifier`, :func:`pipette
 puts :func:`patch_methods` in its start document, opens its run with :func:`guarded` (the rig
 is left safe whatever happens), records sweeps inside :func:`staged`, and writes computed
 read-outs with :func:`emit`. Values cite docs/reference/physiology.md (§7.1) and
-instrument-protocols §3.1.
+docs/reference/instruments.md §3.1.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 REFERENCE = "docs/reference/physiology.md"
-#: Telegraphed modes in which the scaled output is membrane current (instrument-protocols §3.1).
+#: Telegraphed modes in which the scaled output is membrane current
+#: (docs/reference/instruments.md §3.1).
 VOLTAGE_CLAMP_MODES = ("V-Clamp", "Track")
 #: Operator step: turn the amplifier's front-panel mode switch. Params: ``mode: str``.
 SET_AMPLIFIER_MODE = "set_amplifier_mode"

@@ -108,7 +108,7 @@ CM_TELEGRAPH_FULL_SCALE_V = 10.0
 CM_TELEGRAPH_OFF_V = -10.0
 # §3.1 "Command scaling": front-switched ÷50 = 20 mV/V; rear ÷10 = 100 mV/V.
 COMMAND_SENSITIVITIES_MV_PER_V = (20.0, 100.0)
-# The sweep rates this driver accepts (issue 5; docs/reference/bluesky-ophyd-async.md §5.4 "10 to
+# The sweep rates this driver accepts (issue 5; docs/reference/bluesky-api.md §5.4 "10 to
 # 100 kHz").
 SWEEP_RATE_RANGE_HZ = (10_000.0, 100_000.0)
 

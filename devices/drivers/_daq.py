@@ -10,7 +10,7 @@ go through a :class:`Daq`, which
 - checks every output voltage, and every sample of a waveform, against the channel's range
   (±10 V unless configured) *before* anything is written, and names channel, value and range
   when it refuses (:class:`DaqRangeError`);
-- serialises transactions with **one lock per DAQ** (docs/reference/bluesky-ophyd-async.md §4.5):
+- serialises transactions with **one lock per DAQ** (docs/reference/bluesky-api.md §4.5):
 every public
   method runs under :attr:`Daq.lock`, a re-entrant ``threading.RLock``, so calls from several
   devices sharing one DAQ (amplifier, valves, pressure) never interleave, whichever thread they

@@ -13,6 +13,8 @@ unexpected byte is :class:`InstrumentReplyError`.
 
 from __future__ import annotations
 
+import abc
+
 from ._errors import (
     InstrumentCommandError,
     InstrumentError,
@@ -30,7 +32,7 @@ IDENTIFY = 0xFD  # §1.1: controller type/config, ASCII id then CR
 STRAY_BYTE = 0x01  # §1.1 quirks: the SC sometimes sends a stray 0x01 before the CR
 
 
-class SutterController(SerialInstrument):
+class SutterController(SerialInstrument, abc.ABC):
     """Echo/CR framing shared by the Lambda 10-3 and the DG-4.
 
     ``online``: the controller was put in serial mode (``go_online``, which each model defines).
@@ -43,9 +45,9 @@ class SutterController(SerialInstrument):
         self.online = False
         self.last_command: bytes | None = None
 
+    @abc.abstractmethod
     def go_online(self) -> None:
         """Put the controller in serial (on-line) mode (each model has its own form)."""
-        raise NotImplementedError
 
     def ensure_online(self) -> None:
         """``go_online`` unless already done."""

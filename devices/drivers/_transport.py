@@ -15,7 +15,7 @@ Every driver accepts one ``port`` argument and this module turns it into a pymea
 Reads go one byte at a time against a deadline, so a silent, slow or babbling instrument always
 ends in a typed :mod:`~ionrig.devices.drivers._errors` exception within the driver's timeout
 and never hangs. Drivers are not thread-safe: the device layer serialises calls with one lock
-per port (docs/reference/bluesky-ophyd-async.md §4.5).
+per port (docs/reference/bluesky-api.md §4.5).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ __all__ = [
     "RecoveredRun",
     "RunAudit",
     "audit_run",
+    "complete_records",
     "make_pipeline",
     "read_journal",
     "recover_runs",
@@ -287,7 +288,7 @@ def _hdf5_path(uri: str) -> Path:
     return Path(unquote(urlparse(uri).path))
 
 
-def _complete_records(resources: list[dict]) -> int:
+def complete_records(resources: list[dict]) -> int:
     """Records written completely to the HDF5 file of ``resources`` (one file): the shortest
     of their datasets, less trailing rows whose float values still read NaN (their write never
     happened); 0 when the file cannot be read."""
@@ -384,7 +385,7 @@ def audit_run(journal: Path) -> RunAudit:
                 referenced[key] = max(referenced[key], doc["indices"]["stop"])
     in_files: dict[str, int] = {}
     for group in _stream_resources(documents).values():
-        n = _complete_records(group)
+        n = complete_records(group)
         for resource in group:
             in_files[resource["data_key"]] = n
     stop = documents[-1][1] if stops else None
@@ -411,7 +412,7 @@ def _unreferenced_stream_data(documents: list[tuple[str, dict]]) -> list[dict]:
             blocks[doc["stream_resource"]] += 1
     extra: list[dict] = []
     for group in _stream_resources(documents).values():
-        n = _complete_records(group)
+        n = complete_records(group)
         for resource in group:
             previous = last.get(resource["uid"])
             if previous is None:  # never referenced: its descriptor is unknown

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ionrig.data.catalog import open_catalog
-from ionrig.data.documents import _complete_records, audit_run, read_journal, recover_runs
+from ionrig.data.documents import audit_run, complete_records, read_journal, recover_runs
 from ionrig.devices._recording import RecordField, RecordFile
 
 TIMECOURSE = textwrap.dedent(
@@ -150,7 +150,7 @@ def test_a_record_cut_short_by_a_kill_is_not_counted(tmp_path):
         {"uri": uri, "parameters": {"dataset": FRAMES}},
         {"uri": uri, "parameters": {"dataset": T_S}},
     ]
-    assert _complete_records(resources) == 3
+    assert complete_records(resources) == 3
     record_file.close()
 
 

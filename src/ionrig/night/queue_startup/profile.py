@@ -8,10 +8,11 @@ devices live in, the watchdogs and the notifiers. The queue server takes ``RE``,
 namespace: keep it to exactly these names.
 """
 
-from ionrig.night import queue as _queue
+from ionrig.night import queue
 from ionrig.night.queue import make_safe, ratiometric_timecourse, record_cell, trpm7_ramps, wash
 
-_night = _queue.open_night()
+_night = queue.open_night()
+del queue  # the namespace holds only RE, the rig and the plans
 RE = _night.session.RE
 rig = _night.session.rig
 
