@@ -306,13 +306,18 @@ def _wheel_to(imaging: Imaging, filter_name: str) -> MsgGenerator[None]:
 
 
 def _frame(
-    imaging: Imaging, filter_name: str, next_filter: str | None, extra: Sequence[Any]
-) -> MsgGenerator[float]:
+    imaging: Imaging,
+    filter_name: str,
+    next_filter: str | None,
+    extra: Sequence[Any],
+    interruptions: int,
+) -> MsgGenerator[float | None]:
     """One ``primary`` event: the camera's frame, the wheel as it was during the exposure,
     ``t_s`` and ``extra``. As soon as the exposure is over the wheel starts for
     ``next_filter`` (:class:`~ionrig.devices.AfterExposure`), so the filter change runs
     during the camera's readout and the event's writing. Returns the rig time just before
-    the trigger."""
+    the trigger, or ``None`` without taking a frame when the RunEngine has been interrupted
+    since the pair began (``interruptions`` is the count then): the pair starts again."""
     rig = imaging.rig
     camera, wheel = rig.camera, rig.filter_wheel
     if imaging.wheel_snapshot is None:
@@ -320,6 +325,8 @@ def _frame(
     yield from _wheel_to(imaging, filter_name)
     imaging.wheel_snapshot.hold((yield from read_reading(wheel)))  # no event open: a reading only
     started_s = yield from rig_time_s(rig)
+    if imaging.interruptions.count != interruptions:
+        return None  # the wheel, shutter or sample may have changed: no frame for this pair
     group = short_uid("frame")
     yield from bps.trigger(camera, group=group)
     if next_filter is not None and next_filter != filter_name:
@@ -355,7 +362,8 @@ def take_pair(
     frame's event, so bluesky's replay after a pause or suspension never sends an event again
     (and the RunEngine keeps no more than a pair's messages for it). A pair that a pause or
     suspension fell into gives no ``ratio`` event (its frames stay in ``primary``) and is
-    retaken whole: no ratio mixes frames from either side of a gap."""
+    retaken whole: no ratio mixes frames from either side of a gap. An interruption before
+    the pair's first exposure costs no frame: the pair starts again (shutter, wheel)."""
     camera, shutter = imaging.rig.camera, imaging.rig.filter_wheel.shutter
     filters = imaging.request.filters
     sums: list[NDArray[np.float64]] = []
@@ -370,7 +378,10 @@ def take_pair(
         for index, filter_name in enumerate(filters):
             last = index == len(filters) - 1
             next_filter = filters[0] if last and next_pair else None if last else filters[index + 1]
-            starts.append((yield from _frame(imaging, filter_name, next_filter, extra)))
+            started_s = yield from _frame(imaging, filter_name, next_filter, extra, interruptions)
+            if started_s is None:
+                break  # interrupted before this exposure: start the pair again
+            starts.append(started_s)
             yield from bps.checkpoint()
             if imaging.interruptions.count != interruptions:
                 break  # retake the pair

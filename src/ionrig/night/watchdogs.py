@@ -271,7 +271,9 @@ class Watchdog:
         ``seal_check_every_s`` of rig time at unit ends that fails the cell on seal loss.
 
         ``units``: streams whose event ends a unit (``{"ratio"}``: a 340/380 pair, whose two
-        frames must not straddle a suspension); ``None``: every event is a unit.
+        frames must not straddle a suspension); a unit starts at the first ``trigger`` or the
+        first event of another stream after the previous unit's end. ``None``: every event
+        is a unit.
         """
         return (yield from self._guarded(plan, None if units is None else set(units), seal_check))
 
@@ -303,6 +305,9 @@ class Watchdog:
                     stream = msg.kwargs.get("name") or (msg.args[0] if msg.args else "primary")
                 if command == "trigger":
                     triggered.add(msg.obj)
+                    # a unit runs from its first exposure to its end: a suspension between
+                    # a frame's exposure and its event would split the unit
+                    in_unit = in_unit or (units is not None and run_open)
                 self._holding = outstanding or bundle_open or in_unit
                 interruptible = command == "sleep" and not self._holding
                 self._interruptible = interruptible

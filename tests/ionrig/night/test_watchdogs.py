@@ -160,6 +160,55 @@ def test_temperature_out_of_band_suspends_until_it_returns(session, watched, tmp
     print(f"suspended at {s_at - t0:.1f} s, resumed at {r_at - t0:.1f} s (rig clock)")
 
 
+class _Shot:
+    """A triggerable that completes at once (stands for a camera exposure)."""
+
+    name = "shot"
+    parent = None
+
+    def trigger(self):
+        from ophyd_async.core import AsyncStatus
+
+        async def done():
+            return None
+
+        return AsyncStatus(done())
+
+
+def test_a_suspension_never_falls_between_an_exposure_and_its_unit_end(session, watched):
+    """The bath leaves its band after a unit's first exposure and before its events: the
+    suspension waits for the unit's end (the ``ratio`` event), so its frame and ratio are on
+    one side of the gap."""
+    import bluesky.plan_stubs as bps
+
+    rig, clock = session.rig, session.clock
+    watchdog = watched(config={"temperature_band_C": (20.0, 26.0)})
+    chamber = rig.world.chamber
+    shot = _Shot()
+
+    def one_unit():
+        yield from bps.open_run()
+        yield from bps.trigger(shot, wait=True)
+        chamber.set_heater_C(45.0)  # the bath passes 26 °C within ~6 s
+        yield from bps.sleep(20.0)  # inside the unit: the suspension must wait
+        for stream in ("primary", "ratio"):
+            yield from bps.create(stream)
+            yield from bps.read(rig.t_s)
+            yield from bps.save()
+        yield from bps.close_run()
+
+    t0 = clock.now_s()
+    heater_off = [(t0 + 22.0, lambda: chamber.set_heater_C(None))]  # back towards room
+    with FaultSchedule(clock, heater_off):
+        result = session.RE(watchdog.guard(one_unit(), units={"ratio"}))
+    assert result.exit_status == "success"
+    run = session.catalog[result.run_start_uids[0]]
+    (ratio_t,) = np.asarray(run["ratio"]["t_s"].read(), dtype=float)
+    (_, s_at, s_value), (_, r_at, _) = watchdog.condition("temperature").history
+    assert s_value >= 26.0 and s_at >= t0 + 20.0
+    assert s_at >= ratio_t < r_at  # the unit ended before the suspension
+
+
 def test_reservoir_low_suspends_until_refilled(catalog, tmp_path):
     import bluesky.plan_stubs as bps
 
@@ -277,7 +326,7 @@ def test_seal_loss_fails_the_cell_cleanly(catalog, docs, tmp_path):
     session = start(
         "sim",
         catalog=catalog,
-        time_scale=100,  # the loss must come after the plan has started its ramps
+        time_scale=50,  # a real-time hiccup of 20 ms is 1 s of rig time
         world={
             "patch": {
                 "ra_drift_per_hour": 0.0,
