@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "CATALOG_DB",
+    "RENDERED_NM",
     "ReplayAmplifier",
     "ReplayCamera",
     "evict_from_page_cache",
@@ -145,16 +146,21 @@ class ReplayCamera:
     """A camera driver that hands out pre-rendered frames in turn, as fast as they are taken.
 
     It isolates what ionrig's camera detector costs (ROI sums, HDF5, documents) from what the
-    simulator costs to render a frame (reported separately). ``readout_ms`` is 0.
+    simulator costs to render a frame (reported separately). ``readout_ms`` is 0. It is also
+    the camera's excitation source (``Camera.set_excitation``): the wavelength (nm) each frame
+    was rendered at, ``excitation_nm``, one per frame of ``frames``.
     """
 
     bit_depth = 16
     readout_ms = 0.0
 
-    def __init__(self, frames: NDArray[np.uint16]) -> None:
+    def __init__(self, frames: NDArray[np.uint16], excitation_nm: Iterable[float]) -> None:
         if frames.ndim != 3 or len(frames) < 1:
             raise ValueError(f"frames must have shape (n, height, width), got {frames.shape}")
         self._frames = np.ascontiguousarray(frames, dtype=np.uint16)
+        self._excitation_nm = [float(nm) for nm in excitation_nm]
+        if len(self._excitation_nm) != len(frames):
+            raise ValueError(f"excitation_nm needs one wavelength per frame ({len(frames)})")
         self.height_px, self.width_px = (int(n) for n in frames.shape[1:])
         self.frames_taken = 0
 
@@ -162,6 +168,10 @@ class ReplayCamera:
         frame = self._frames[self.frames_taken % len(self._frames)]
         self.frames_taken += 1
         return frame
+
+    def frame_excitation_nm(self, frame_index: int) -> float:
+        """The wavelength (nm) the next frame handed out was rendered at."""
+        return self._excitation_nm[self.frames_taken % len(self._frames)]
 
 
 class ReplayAmplifier:
@@ -188,9 +198,14 @@ class ReplayAmplifier:
         self.holding_mV = self.safe_holding_mV
 
 
+#: The excitations (nm) :func:`render_frames` alternates, in order.
+RENDERED_NM = (340, 380)
+
+
 def render_frames(size_px: int, n_per_wavelength: int, *, seed: int = 0) -> NDArray[np.uint16]:
-    """Frames of the simulated world (five cells, 20-ms exposure), alternating 340 and 380 nm,
-    ``2 * n_per_wavelength`` of them; rendered once, replayed by :class:`ReplayCamera`."""
+    """Frames of the simulated world (five cells, 20-ms exposure), alternating
+    :data:`RENDERED_NM` (340 and 380 nm), ``2 * n_per_wavelength`` of them; rendered once,
+    replayed by :class:`ReplayCamera`."""
     from ionrig.simulators import CameraSensor, SteppedClock, World, default_cells
 
     world = World(
@@ -202,7 +217,7 @@ def render_frames(size_px: int, n_per_wavelength: int, *, seed: int = 0) -> NDAr
     world.shutter_open = True
     frames = []
     for _ in range(n_per_wavelength):
-        for wavelength_nm in (340, 380):
+        for wavelength_nm in RENDERED_NM:
             world.excitation_nm = wavelength_nm
             frames.append(world.render_frame(20.0))
     return np.stack(frames)

@@ -117,7 +117,7 @@ def record_stack(RE, catalog, size_px: int, n_frames: int) -> RecordedStack:
     raw_dir = catalog.location.raw_dir
     camera = make_camera(render_frames(size_px, 4), raw_dir)
     masks = list(camera.roi_masks.values())
-    result = RE(record_frames(camera, n_frames, md={"excitation_sequence_nm": [340, 380]}))
+    result = RE(record_frames(camera, n_frames))
     run = catalog[result.run_start_uids[0]]
     files = sorted(raw_dir.glob("*.h5"))
     size_GB = sum(path.stat().st_size for path in files) / 1e9

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from _common import (
+    RENDERED_NM,
     ReplayCamera,
     main_for,
     measurement,
@@ -49,20 +50,24 @@ MISS_NOTES: dict[str, str] = {}
 
 def make_camera(frames: np.ndarray, raw_dir: Path):
     """The camera detector on a replaying driver, connected, ROIs set as the time course
-    sets them (cells detected on a 380-nm frame, background clear of them)."""
+    sets them (cells detected on a 380-nm frame, background clear of them). ``frames`` are
+    :func:`render_frames`' (alternating :data:`RENDERED_NM`); the camera records each
+    frame's excitation as a rig's camera does."""
     from bluesky.run_engine import call_in_bluesky_event_loop
     from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 
     from ionrig import analysis
     from ionrig.devices import Camera
 
+    replay = ReplayCamera(frames, np.resize(RENDERED_NM, len(frames)))
     camera = Camera(
-        ReplayCamera(frames),
+        replay,
         StaticPathProvider(UUIDFilenameProvider(), raw_dir),
         now_s=time.monotonic,
         exposure_ms=1.0,
         name="camera",
     )
+    camera.set_excitation(replay)
     call_in_bluesky_event_loop(camera.connect())
     image = frames[1]
     cells = analysis.detect_cells(image)

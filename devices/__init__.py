@@ -3,6 +3,7 @@
 from ._amplifier import AmplifierDriver, PatchAmplifier, step_protocol
 from ._analog import PressureController, PressureDriver, TemperatureController, TemperatureDriver
 from ._camera import AfterExposure, BadFrame, Camera, CameraDriver, transient_frame_error
+from ._excitation import ExcitationSource, FrameExcitation
 from ._filter_wheel import FilterSlot, FilterWheel, FilterWheelDriver, Shutter, ShutterState
 from ._perfusion import (
     AnalogPumpFlow,
@@ -14,7 +15,7 @@ from ._perfusion import (
     ValveDriver,
 )
 from ._port import BlockingPort, RetryPolicy, transient_io_error
-from ._readouts import ComputedReadout, ReadingSnapshot
+from ._readouts import ComputedReadout
 from ._recording import RecordField, RecordFile
 from ._rig import ROLES, ClockReadable, Rig
 from ._sequencer import ExcitationSequence, ExcitationSequencer, RingBufferDriver
@@ -33,16 +34,17 @@ __all__ = [
     "ComputedReadout",
     "ExcitationSequence",
     "ExcitationSequencer",
+    "ExcitationSource",
     "FilterSlot",
     "FilterWheel",
     "FilterWheelDriver",
     "FlowSource",
+    "FrameExcitation",
     "GravityFlow",
     "PatchAmplifier",
     "Perfusion",
     "PressureController",
     "PressureDriver",
-    "ReadingSnapshot",
     "RecordField",
     "RecordFile",
     "RetryPolicy",

@@ -2,7 +2,8 @@
 
 Frames go to the file and reach documents only by reference (StreamResource/StreamDatum). Per
 ROI sums of every frame go to the file too and the latest are kept in ``last_roi_sums_adu`` for
-plans computing live ratios.
+plans computing live ratios. A camera given an excitation source (every rig's camera: see
+``_excitation``) also writes each frame's excitation wavelength beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
+from ._excitation import ExcitationSource
 from ._ophyd_async_adapter import prepared_streamable_data_providers
 from ._port import BlockingPort, transient_io_error
 from ._recording import (
@@ -38,6 +40,7 @@ from ._recording import (
 from .drivers import InstrumentReplyError
 
 __all__ = [
+    "EXCITATION_DATASET",
     "FRAMES_DATASET",
     "ROI_SUMS_DATASET",
     "T_S_DATASET",
@@ -52,6 +55,7 @@ __all__ = [
 FRAMES_DATASET = "/entry/data/data"
 T_S_DATASET = "/entry/t_s"
 ROI_SUMS_DATASET = "/entry/roi_sums_adu"
+EXCITATION_DATASET = "/entry/excitation_nm"
 
 
 class BadFrame(InstrumentReplyError):
@@ -119,6 +123,7 @@ class _ExposureTriggerLogic(DetectorTriggerLogic):
             await self._camera.exposure_ms.set(livetime * 1000.0)
         self._camera.acquisition.count = max(1, num)
         self._camera._exposure_now_ms = await self._camera.exposure_ms.get_value()
+        self._camera._frames_since_prepare = 0
         self._camera._external_trigger = external
         driver = self._camera._driver
         if hasattr(driver, "start_sequence"):  # a burst runs on the camera's own clock
@@ -139,7 +144,9 @@ class Camera(RecordingDetector):
     TTL edge at the camera's trigger input (drivers with ``snap_on_trigger``), waiting at most
     ``trigger_timeout_s`` real seconds per edge. ``set_rois`` fixes the ROI masks for the next
     prepare; ``preview_frame`` takes one frame without a run (focusing, ROI detection) and
-    writes nothing.
+    writes nothing. With an ``excitation`` source (:meth:`set_excitation`; a rig sets its
+    own), every frame's excitation wavelength is asked of it just before the frame is taken
+    and written beside the frame (data key ``<name>-excitation_nm``, nm).
     """
 
     def __init__(
@@ -160,6 +167,9 @@ class Camera(RecordingDetector):
         self._frames_written = 0  # the value of frames_written
         self._exposure_now_ms = exposure_ms
         self._external_trigger = False
+        self._excitation: ExcitationSource | None = None
+        self._file_excitation: ExcitationSource | None = None  # the open file's
+        self._frames_since_prepare = 0  # frames recorded since the latest prepare
         self.trigger_timeout_s = trigger_timeout_s
         self._roi_names: list[str] = []
         self._roi_masks = np.zeros((0, driver.height_px, driver.width_px), bool)
@@ -201,6 +211,11 @@ class Camera(RecordingDetector):
     @property
     def height_px(self) -> int:
         return self._driver.height_px
+
+    def set_excitation(self, source: ExcitationSource | None) -> None:
+        """Record each frame's excitation wavelength from ``source`` (``None``: record none),
+        from the next ``prepare``/``stage`` on."""
+        self._excitation = source
 
     async def connect(
         self,
@@ -281,18 +296,30 @@ class Camera(RecordingDetector):
         if self._roi_names:
             shape = (len(self._roi_names),)
             fields.append(RecordField("-roi_sums_adu", ROI_SUMS_DATASET, shape, "<f8", "ADU"))
+        if self._excitation is not None:
+            fields.append(RecordField("-excitation_nm", EXCITATION_DATASET, (), "<f8", "nm"))
         return fields
 
     def _on_open(self, file: RecordFile | None) -> None:
         self._file = file
+        # the source the file's fields were made for (``_fields`` ran just before)
+        self._file_excitation = self._excitation if file is not None else None
         if file is not None:
             self._frames_written = 0
             self._set_frames_written(0)
 
     def _acquire_one(self) -> tuple[NDArray[np.float64], float]:
-        """Blocking, in the port's thread: snap, sum the ROIs, append to the file."""
+        """Blocking, in the port's thread: the frame's excitation, snap, sum the ROIs, append
+        to the file."""
         if self._file is None:
             raise RuntimeError(f"{self.name}: no file open; prepare() the camera first")
+        excitation = self._file_excitation
+        # asked before the exposure: a filter change may start as soon as it is over
+        excitation_nm = (
+            excitation.frame_excitation_nm(self._frames_since_prepare)
+            if excitation is not None
+            else None
+        )
         if self._external_trigger:
             frame = self._driver.snap_on_trigger(
                 self._exposure_now_ms, timeout_s=self.trigger_timeout_s
@@ -307,7 +334,9 @@ class Camera(RecordingDetector):
             t_s = getattr(self._driver, "last_exposure_start_s", t_s)
         frame = self._checked(frame)
         sums = self._roi_sums(frame)
-        self._file.append([frame, t_s, sums] if self._roi_names else [frame, t_s])
+        record = [frame, t_s, sums] if self._roi_names else [frame, t_s]
+        self._file.append(record if excitation_nm is None else [*record, excitation_nm])
+        self._frames_since_prepare += 1
         return sums, t_s
 
     def _checked(self, frame: NDArray[np.uint16]) -> NDArray[np.uint16]:

@@ -88,6 +88,8 @@ class FilterWheel(StandardReadable, Movable[str | float]):
 
     ``filters`` maps names to :class:`FilterSlot`. Readbacks ``filter`` (name) and
     ``wavelength_nm`` go into every event; the filter table into the configuration.
+    :attr:`reached_wavelength_nm` is the filter in the light path for the camera's frames
+    (see :class:`~ionrig.devices.FrameExcitation`).
     """
 
     def __init__(
@@ -120,7 +122,16 @@ class FilterWheel(StandardReadable, Movable[str | float]):
                 ),
             )
         self.shutter = Shutter(driver, self._port)
+        self._reached_nm = float("nan")
         super().__init__(name=name)
+
+    @property
+    def reached_wavelength_nm(self) -> float:
+        """Wavelength (nm) of the filter the wheel last reached, as its driver confirmed the
+        move (or reported the position at connect); NaN while it moves, after a failed move
+        and until a position is known. A plain value, read from any thread: the camera asks
+        for it from its worker thread as each frame is taken."""
+        return self._reached_nm
 
     @property
     def filters(self) -> dict[str, FilterSlot]:
@@ -145,9 +156,11 @@ class FilterWheel(StandardReadable, Movable[str | float]):
     async def set(self, value: str | float) -> None:
         filter_name = self.resolve(value)
         slot = self._filters[filter_name]
+        self._reached_nm = float("nan")  # on its way: no filter in the light path for certain
         await self._port.call(self._driver.move, slot.position)
         self._set_filter(filter_name)
         self._set_wavelength(slot.wavelength_nm)
+        self._reached_nm = slot.wavelength_nm
 
     async def connect(
         self,
@@ -165,4 +178,5 @@ class FilterWheel(StandardReadable, Movable[str | float]):
             if slot.position == position:
                 self._set_filter(filter_name)
                 self._set_wavelength(slot.wavelength_nm)
+                self._reached_nm = slot.wavelength_nm
                 break

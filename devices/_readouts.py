@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from bluesky.protocols import Reading
 from event_model import DataKey
 from ophyd_async.core import SignalR, soft_signal_r_and_setter
 
-__all__ = ["ComputedReadout", "ReadingSnapshot"]
+__all__ = ["ComputedReadout"]
 
 
 class ComputedReadout:
@@ -65,37 +64,3 @@ class ComputedReadout:
         for signal in self._signals.values():
             keys.update(await signal.describe())
         return keys
-
-
-class ReadingSnapshot:
-    """Stands in for ``device`` in an event with a reading taken earlier (``hold``): e.g. the
-    filter wheel as it was during an exposure, recorded after the wheel has started for the
-    next filter. Same name, data keys and configuration as ``device``; one snapshot object per
-    stream, so bluesky sees the same object read in every event."""
-
-    def __init__(self, device: Any) -> None:
-        self.device = device
-        self.parent = None
-        self._reading: dict[str, Reading] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.device.name
-
-    def hold(self, reading: Mapping[str, Reading]) -> None:
-        """Keep ``reading`` (as ``device.read()`` gave it) for the next :meth:`read`."""
-        self._reading = dict(reading)
-
-    async def read(self) -> dict[str, Reading]:
-        if self._reading is None:
-            raise RuntimeError(f"{self.name}: no reading held; call hold() first")
-        return dict(self._reading)
-
-    async def describe(self) -> dict[str, DataKey]:
-        return await self.device.describe()
-
-    async def read_configuration(self) -> dict[str, Reading]:
-        return await self.device.read_configuration()
-
-    async def describe_configuration(self) -> dict[str, DataKey]:
-        return await self.device.describe_configuration()

@@ -15,6 +15,7 @@ from ionrig.clock import Clock
 from ._amplifier import PatchAmplifier
 from ._analog import PressureController, TemperatureController
 from ._camera import Camera
+from ._excitation import FrameExcitation
 from ._filter_wheel import FilterWheel
 from ._ophyd_async_adapter import set_own_name
 from ._perfusion import Perfusion
@@ -53,9 +54,11 @@ class ClockReadable:
 class Rig(Device, Stageable):
     """The instruments of one rig, by role, plus its clock.
 
-    Children are named by role alone (``camera``, ``filter_wheel-wavelength_nm``, ``t_s``), so
-    data keys do not depend on what the rig object is called. ``world`` is the simulated world
+    Children are named by role alone (``camera``, ``camera-excitation_nm``, ``t_s``), so data
+    keys do not depend on what the rig object is called. ``world`` is the simulated world
     (ground truth) on simulated rigs and ``None`` on real ones; ``config`` the parsed rig file.
+    The camera records each frame's excitation from the rig's :class:`FrameExcitation` (its
+    sequencer while one runs, else its filter wheel).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class Rig(Device, Stageable):
             self.temperature = temperature
         if sequencer is not None:  # hardware-timed excitation (DG-4 ring buffer)
             self.sequencer = sequencer
+        camera.set_excitation(FrameExcitation(filter_wheel, sequencer))
         self.t_s = ClockReadable(clock)
         self.clock = clock
         self.world = world

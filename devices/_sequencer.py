@@ -4,7 +4,9 @@ The switcher is loaded with a sequence of filters and then advances one entry pe
 from the camera's "exposing" output (docs/reference/instruments.md §1.2), so the alternation runs at
 the camera's frame rate with no software in the loop. Prepare the camera for ``n_frames``
 internally timed frames, prepare this flyable with the same sequence, kick off both, complete
-both; frame ``i`` was taken at ``filters[i % len(filters)]``.
+both. While the ring buffer runs, :meth:`ExcitationSequencer.frame_excitation_nm` says which
+loaded entry the switcher stepped to for each of the camera's frames; the camera records it
+beside the frame (:class:`~ionrig.devices.FrameExcitation`).
 """
 
 from __future__ import annotations
@@ -45,9 +47,6 @@ class ExcitationSequence:
     filters: tuple[str, ...]
     n_frames: int
 
-    def filter_of_frame(self, index: int) -> str:
-        return self.filters[index % len(self.filters)]
-
 
 @dataclass
 class _RingBufferLogic(FlyableLogic[ExcitationSequence, ExcitationSequence]):
@@ -55,12 +54,15 @@ class _RingBufferLogic(FlyableLogic[ExcitationSequence, ExcitationSequence]):
 
     async def on_prepare(self, value: ExcitationSequence) -> ExcitationSequence:
         positions = self.sequencer.positions_of(value)
+        self.sequencer._loaded_nm = ()  # until the switcher has the new sequence
         await self.sequencer._port.call(self.sequencer._driver.load_ring_buffer, positions)
+        self.sequencer._loaded_nm = self.sequencer.wavelengths_at(positions)
         self.sequencer._set_sequence(",".join(value.filters))
         return value
 
     async def on_kickoff(self, ctx: ExcitationSequence) -> ExcitationSequence:
         await self.sequencer._port.call(self.sequencer._driver.start_ring_buffer)
+        self.sequencer._running_nm = self.sequencer._loaded_nm
         self.sequencer._set_running(True)
         return ctx
 
@@ -71,6 +73,7 @@ class _RingBufferLogic(FlyableLogic[ExcitationSequence, ExcitationSequence]):
     async def stop(self) -> None:
         if await self.sequencer.running.get_value():
             await self.sequencer._port.call(self.sequencer._driver.stop_ring_buffer)
+            self.sequencer._running_nm = ()
             self.sequencer._set_running(False)
 
 
@@ -93,6 +96,9 @@ class ExcitationSequencer(
         with self.add_children_as_readables(StandardReadableFormat.CONFIG_SIGNAL):
             self.sequence, self._set_sequence = soft_signal_r_and_setter(str, "")
         self.running, self._set_running = soft_signal_r_and_setter(bool, False)
+        # wavelengths (nm) of the ring buffer's entries: as loaded, and while it runs
+        self._loaded_nm: tuple[float, ...] = ()
+        self._running_nm: tuple[float, ...] = ()
         super().__init__(name=name)
 
     @cached_property
@@ -109,3 +115,19 @@ class ExcitationSequencer(
         if unknown:
             raise ValueError(f"filters {unknown} unknown; choose from {', '.join(self._filters)}")
         return [self._filters[f].position for f in sequence.filters]
+
+    def wavelengths_at(self, positions: Sequence[int]) -> tuple[float, ...]:
+        """Wavelengths (nm) of the filters at switcher ``positions`` (from the filter table)."""
+        by_position = {slot.position: slot.wavelength_nm for slot in self._filters.values()}
+        return tuple(by_position[p] for p in positions)
+
+    def frame_excitation_nm(self, frame_index: int) -> float | None:
+        """Wavelength (nm) the running ring buffer gave frame ``frame_index`` of the camera's
+        burst (0 = the first frame after kickoff): the switcher steps to its next entry on
+        each exposure pulse, from the first entry loaded, so frame ``i`` is lit through entry
+        ``i`` modulo the entries loaded into it. ``None`` when the ring buffer is not running
+        (the wheel's own position holds then). A plain value, read from any thread."""
+        entries = self._running_nm
+        if not entries:
+            return None
+        return entries[frame_index % len(entries)]

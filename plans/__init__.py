@@ -10,6 +10,11 @@ from ._operator import (
     operator_step,
     set_unattended,
 )
+from ._parameters import (
+    describe_parameter,
+    plan_parameters_schema,
+    python_type_name,
+)
 from ._patch import break_in, form_seal, membrane_test, pipette_resistance
 from ._patch_cell import FILL_PIPETTE, PATCH_STATES, WITHDRAW_PIPETTE, PatchResult, patch_cell
 from ._patch_stubs import SET_AMPLIFIER_MODE, PatchFailure
@@ -36,6 +41,7 @@ __all__ = [
     "PlanParameterError",
     "break_in",
     "calibrate_in_situ",
+    "describe_parameter",
     "dye_loading",
     "exchange_solution",
     "form_seal",
@@ -45,6 +51,8 @@ __all__ = [
     "operator_step",
     "patch_cell",
     "pipette_resistance",
+    "plan_parameters_schema",
+    "python_type_name",
     "ramp_command",
     "ratiometric_timecourse",
     "set_unattended",

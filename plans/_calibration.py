@@ -18,6 +18,7 @@ from ionrig.devices import ComputedReadout, Rig
 
 from ._chemistry import chemistry_md
 from ._imaging import (
+    ExposureMs,
     Imaging,
     ImagingRequest,
     check_imaging,
@@ -26,12 +27,25 @@ from ._imaging import (
     set_calibration,
     take_pair,
 )
-from ._perfusion import check_solution, exchange_solution
+from ._parameters import Metadata, Number, check_value, plan_parameters
+from ._perfusion import BathVolumes, check_solution, exchange_solution
 from ._reading import rig_time_s
 from ._schedule import due_slot, paced
-from ._validation import PlanParameterError, check_md, check_number
+from ._validation import PlanParameterError
 
-__all__ = ["calibrate_in_situ", "chelators_mM", "excess_free_mg_mM", "imaging_phase"]
+__all__ = [
+    "KdMM",
+    "PairIntervalS",
+    "calibrate_in_situ",
+    "chelators_mM",
+    "excess_free_mg_mM",
+    "imaging_phase",
+]
+
+#: The rule of the pair interval of paced imaging (:func:`imaging_phase`), in rig seconds.
+PairIntervalS = Number(1.0, 600.0, "s")
+#: The rule of Mag-fura-2's Mg²⁺ dissociation constant (given, or the rig's calibration's).
+KdMM = Number(0.01, 100.0, "mM")
 
 #: Chelators that bind Mg²⁺ 1:1 (totals in the solutions file, mM).
 _CHELATORS = ("edta_mM", "egta_mM", "atp_mM", "bapta_mM")
@@ -151,36 +165,29 @@ def _check_solutions(
 
 
 def _check_constants(
-    rig: Rig, high: Mapping[str, float], rmax_solution: str, rmax_mg_free_mM: Any, kd_mM: Any
+    rig: Rig,
+    high: Mapping[str, float],
+    rmax_solution: str,
+    rmax_mg_free_mM: float | None,
+    kd_mM: float | None,
 ) -> tuple[float, float]:
-    """The high solution's free Mg²⁺ and the Kd (mM), given or defaulted."""
+    """The high solution's free Mg²⁺ and the Kd (mM): given (checked by the signature) or
+    defaulted from the high solution and from the rig's calibration."""
     if rmax_mg_free_mM is None:
         rmax_mg_free_mM = excess_free_mg_mM(high, parameter=f"rmax_solution {rmax_solution!r}")
-    else:
-        rmax_mg_free_mM = check_number(
-            "rmax_mg_free_mM", rmax_mg_free_mM, minimum=1.0, maximum=1000.0, unit="mM"
-        )
     if kd_mM is None:
         assumed = current_calibration(rig)
         if assumed is None:
             raise PlanParameterError("kd_mM is required: the rig has no calibration section")
-        kd_mM = float(assumed["kd_mM"])
-    kd_mM = check_number("kd_mM", kd_mM, minimum=0.01, maximum=100.0, unit="mM")
+        kd_mM = check_value("kd_mM", KdMM, float(assumed["kd_mM"]))
     return rmax_mg_free_mM, kd_mM
 
 
 def _check_equilibration(
-    interval_s: Any, max_equilibrate_min: Any, plateau_window_min: Any
-) -> tuple[float, float, float]:
-    """Pair interval (s), longest equilibration (min) and plateau window (min): the window
-    shorter than the equilibration and holding at least 4 pairs."""
-    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
-    max_equilibrate_min = check_number(
-        "max_equilibrate_min", max_equilibrate_min, minimum=1.0, maximum=240.0, unit="min"
-    )
-    plateau_window_min = check_number(
-        "plateau_window_min", plateau_window_min, minimum=0.5, maximum=60.0, unit="min"
-    )
+    interval_s: float, max_equilibrate_min: float, plateau_window_min: float
+) -> None:
+    """The plateau window (min) shorter than the longest equilibration (min) and holding at
+    least 4 pairs of the pair interval (s)."""
     if plateau_window_min >= max_equilibrate_min:
         raise PlanParameterError(
             f"plateau_window_min must be below max_equilibrate_min ({max_equilibrate_min:g} "
@@ -191,25 +198,25 @@ def _check_equilibration(
             f"plateau_window_min must hold at least 4 pairs ({4 * interval_s / 60:.3g} min at "
             f"interval_s={interval_s:g}), got {plateau_window_min:g}"
         )
-    return interval_s, max_equilibrate_min, plateau_window_min
 
 
+@plan_parameters
 def calibrate_in_situ(
     rig: Rig,
     *,
     rmin_solution: str = "calibration_rmin",
     rmax_solution: str = "calibration_rmax",
-    rmax_mg_free_mM: float | None = None,
-    kd_mM: float | None = None,
-    exposure_ms: float = 20.0,
-    interval_s: float = 20.0,
-    max_equilibrate_min: float = 40.0,
-    plateau_window_min: float = 5.0,
-    plateau_tolerance: float = 0.001,
-    bath_volumes: float = 5.0,
+    rmax_mg_free_mM: Number(1.0, 1000.0, "mM") | None = None,
+    kd_mM: KdMM | None = None,
+    exposure_ms: ExposureMs = 20.0,
+    interval_s: PairIntervalS = 20.0,
+    max_equilibrate_min: Number(1.0, 240.0, "min") = 40.0,
+    plateau_window_min: Number(0.5, 60.0, "min") = 5.0,
+    plateau_tolerance: Number(0.0001, 0.2, "(fraction)") = 0.001,
+    bath_volumes: BathVolumes = 5.0,
     rois: Mapping[str, Any] | Sequence[Any] | None = None,
     background_roi: Mapping[str, Any] | None = None,
-    md: Mapping[str, Any] | None = None,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """Calibrate Mag-fura-2 in the cells (docs/reference/physiology.md §3.2): ionophore with a
     Mg-free, Ca-free EDTA/EGTA solution (``rmin_solution``), then ionophore with high Mg²⁺
@@ -233,16 +240,7 @@ def calibrate_in_situ(
     low, high = _check_solutions(rig, rmin_solution, rmax_solution)
     rmax_mg_free_mM, kd_mM = _check_constants(rig, high, rmax_solution, rmax_mg_free_mM, kd_mM)
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    interval_s, max_equilibrate_min, plateau_window_min = _check_equilibration(
-        interval_s, max_equilibrate_min, plateau_window_min
-    )
-    plateau_tolerance = check_number(
-        "plateau_tolerance", plateau_tolerance, minimum=0.0001, maximum=0.2, unit="(fraction)"
-    )
-    bath_volumes = check_number(
-        "bath_volumes", bath_volumes, minimum=1.0, maximum=50.0, unit="bath volumes"
-    )
-    extra_md = check_md(md)
+    _check_equilibration(interval_s, max_equilibrate_min, plateau_window_min)
     args = {
         "rmin_solution": rmin_solution,
         "rmax_solution": rmax_solution,
@@ -268,7 +266,7 @@ def calibrate_in_situ(
         plateau_tolerance,
         bath_volumes,
     )
-    return _calibration_run(rig, request, settings, args, extra_md)
+    return _calibration_run(rig, request, settings, args, md)
 
 
 def _calibration_run(

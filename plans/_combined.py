@@ -13,44 +13,51 @@ from ophyd_async.plan_stubs import ensure_connected
 
 from ionrig.devices import ComputedReadout, Rig
 
-from ._imaging import Imaging, ImagingRequest, check_imaging, open_imaging, take_pair
-from ._patch_stubs import guarded, patch_amplifier, patch_methods, staged
+from ._imaging import ExposureMs, Imaging, ImagingRequest, check_imaging, open_imaging, take_pair
+from ._parameters import Metadata, Number, plan_parameters
+from ._patch_stubs import SampleRateHz, guarded, patch_amplifier, patch_methods, staged
 from ._ramps import (
     LEAK_FIT_MV,
+    CapacitancePF,
+    HoldingMV,
+    LeakMode,
+    LeakRamps,
+    RampMs,
+    RampMV,
     RampProtocol,
-    check_cm_pF,
+    RunDurationS,
     check_ramp_leak,
-    check_ramp_sweep,
     check_sweep_fits,
     periodic_ramps,
     ramp_tick,
     trpm7_keys,
 )
 from ._schedule import Schedule
-from ._validation import PlanParameterError, check_md, check_number
+from ._validation import PlanParameterError, check_number
 
 __all__ = ["imaging_with_ramps"]
 
 
+@plan_parameters
 def imaging_with_ramps(
     rig: Rig,
     *,
-    duration_s: float = 300.0,
-    period_s: float = 2.0,
+    duration_s: RunDurationS = 300.0,
+    period_s: Number(0.1, 3600.0, "s") = 2.0,
     pair_every_s: float = 10.0,
-    exposure_ms: float = 20.0,
-    start_mV: float = -100.0,
-    stop_mV: float = 100.0,
-    ramp_ms: float = 50.0,
-    holding_mV: float = 0.0,
-    sample_rate_Hz: float = 10_000.0,
-    cm_pF: float | None = None,
-    leak: str = "linear",
+    exposure_ms: ExposureMs = 20.0,
+    start_mV: RampMV = -100.0,
+    stop_mV: RampMV = 100.0,
+    ramp_ms: RampMs = 50.0,
+    holding_mV: HoldingMV = 0.0,
+    sample_rate_Hz: SampleRateHz = 10_000.0,
+    cm_pF: CapacitancePF | None = None,
+    leak: LeakMode = "linear",
     leak_fit_mV: tuple[float, float] = LEAK_FIT_MV,
-    leak_ramps: int = 3,
+    leak_ramps: LeakRamps = 3,
     rois: Mapping[str, Any] | Sequence[Any] | None = None,
     background_roi: Mapping[str, Any] | None = None,
-    md: Mapping[str, Any] | None = None,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """TRPM7 ramps every ``period_s`` (as :func:`trpm7_ramps`) and a 340/380 pair every
     ``pair_every_s`` (a multiple of ``period_s``, taken right after that tick's ramp), on one
@@ -61,10 +68,6 @@ def imaging_with_ramps(
     (per ramp, leak-subtracted ±80 mV currents as in ``trpm7_ramps``). Every stream's ``t_s``
     is the rig clock, so [Mg²⁺]ᵢ and the TRPM7 current share a time axis. Returns the uid.
     """
-    duration_s = check_number(
-        "duration_s", duration_s, minimum=0.0, maximum=86_400.0, unit="s", min_inclusive=False
-    )
-    period_s = check_number("period_s", period_s, minimum=0.1, maximum=3600.0, unit="s")
     pair_every_s = check_number(
         "pair_every_s", pair_every_s, minimum=period_s, maximum=86_400.0, unit="s"
     )
@@ -74,18 +77,13 @@ def imaging_with_ramps(
             f"pair_every_s must be a multiple of period_s ({period_s:g} s), got {pair_every_s:g}"
         )
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    for name, value in (("start_mV", start_mV), ("stop_mV", stop_mV)):
-        check_number(name, value, minimum=-200.0, maximum=200.0, unit="mV")
     if not (min(start_mV, stop_mV) <= -80 and max(start_mV, stop_mV) >= 80):
         raise PlanParameterError(
             f"start_mV..stop_mV must span -80..+80 mV, got {start_mV:g}..{stop_mV:g}"
         )
-    ramp_ms, holding_mV, sample_rate_Hz = check_ramp_sweep(ramp_ms, holding_mV, sample_rate_Hz)
-    cm_pF = check_cm_pF(cm_pF)
     check_sweep_fits(ramp_ms, period_s)  # 10 ms at holding before and after the ramp
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     patch_amplifier(rig)
-    extra = check_md(md)
     ramps = periodic_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
@@ -112,7 +110,7 @@ def imaging_with_ramps(
         "leak_fit_mV": list(ramp_leak.fit_mV),
         "leak_ramps": ramp_leak.n_template,
     }
-    return _combined_run(rig, request, ramps, round(ratio_ticks), args, extra)
+    return _combined_run(rig, request, ramps, round(ratio_ticks), args, md)
 
 
 def _combined_run(

@@ -4,6 +4,8 @@ A plan checks its imaging parameters when called (:func:`check_imaging`), fixes 
 380-nm preview before the run opens (:func:`open_imaging`), and inside the open run takes pairs
 with :func:`take_pair` (step mode: the wheel moves between the two frames). Every pair gives
 two ``primary`` events (one per frame) and one ``ratio`` event; docs/data-model.md has the keys.
+Each frame's excitation is recorded by the camera itself (``camera-excitation_nm``, from the
+rig's ``FrameExcitation``), as in fly mode.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from numpy.typing import NDArray
 from ophyd_async.plan_stubs import ensure_connected
 
 from ionrig import analysis
-from ionrig.devices import AfterExposure, ComputedReadout, ReadingSnapshot, Rig
+from ionrig.devices import AfterExposure, ComputedReadout, Rig
 
-from ._reading import read_reading, rig_time_s
-from ._validation import PlanParameterError, check_name, check_number
+from ._parameters import Number, check_value
+from ._reading import rig_time_s
+from ._validation import PlanParameterError, check_name
 
 __all__ = [
     "BACKGROUND_ROI",
     "EXCITATION_NM",
+    "ExposureMs",
     "Imaging",
     "ImagingRequest",
     "check_imaging",
@@ -48,6 +52,8 @@ WHEEL_GROUP = "ionrig_wheel_next_filter"
 #: must not grow with its pairs; a plan that needs all of them opens its imaging with
 #: ``keep_pairs=None``).
 RECENT_PAIRS = 100
+#: The rule of a camera exposure (every imaging plan's ``exposure_ms``).
+ExposureMs = Number(0.0, 10_000.0, "ms", min_inclusive=False)
 
 
 def _parse_rois(
@@ -113,9 +119,7 @@ def check_imaging(
 ) -> ImagingRequest:
     """Check exposure, ROIs and that the wheel has 340 and 380 nm; raise
     :class:`PlanParameterError` naming the parameter otherwise."""
-    exposure_ms = check_number(
-        "exposure_ms", exposure_ms, minimum=0.0, maximum=10_000.0, unit="ms", min_inclusive=False
-    )
+    exposure_ms = check_value("exposure_ms", ExposureMs, exposure_ms)
     shape = (rig.camera.height_px, rig.camera.width_px)
     cell_rois = _parse_rois(rois, shape)
     bg_roi = _parse_background(background_roi, shape)
@@ -192,8 +196,6 @@ class Imaging:
     shutter_opened: int | None = None
     #: Moves the wheel when the camera's exposure is over (made at the first frame).
     wheel_after_exposure: AfterExposure | None = None
-    #: The wheel's reading during the latest exposure, recorded in its ``primary`` event.
-    wheel_snapshot: ReadingSnapshot | None = None
 
     @property
     def names(self) -> list[str]:
@@ -204,7 +206,6 @@ class Imaging:
         return {
             "dye": "Mag-fura-2",
             "excitation_nm": list(EXCITATION_NM),
-            "excitation_sequence_nm": list(EXCITATION_NM),
             "emission_nm": 510,
             "exposure_ms": self.request.exposure_ms,
             "rois": {name: roi.to_spec() for name, roi in self.cells.items()},
@@ -312,18 +313,16 @@ def _frame(
     extra: Sequence[Any],
     interruptions: int,
 ) -> MsgGenerator[float | None]:
-    """One ``primary`` event: the camera's frame, the wheel as it was during the exposure,
-    ``t_s`` and ``extra``. As soon as the exposure is over the wheel starts for
-    ``next_filter`` (:class:`~ionrig.devices.AfterExposure`), so the filter change runs
-    during the camera's readout and the event's writing. Returns the rig time just before
-    the trigger, or ``None`` without taking a frame when the RunEngine has been interrupted
-    since the pair began (``interruptions`` is the count then): the pair starts again."""
+    """One ``primary`` event: the camera's frame (with the excitation it records for it: the
+    wheel's filter during the exposure), ``t_s`` and ``extra``. As soon as the exposure is
+    over the wheel starts for ``next_filter`` (:class:`~ionrig.devices.AfterExposure`), so the
+    filter change runs during the camera's readout and the event's writing. Returns the rig
+    time just before the trigger, or ``None`` without taking a frame when the RunEngine has
+    been interrupted since the pair began (``interruptions`` is the count then): the pair
+    starts again."""
     rig = imaging.rig
     camera, wheel = rig.camera, rig.filter_wheel
-    if imaging.wheel_snapshot is None:
-        imaging.wheel_snapshot = ReadingSnapshot(wheel)
     yield from _wheel_to(imaging, filter_name)
-    imaging.wheel_snapshot.hold((yield from read_reading(wheel)))  # no event open: a reading only
     started_s = yield from rig_time_s(rig)
     if imaging.interruptions.count != interruptions:
         return None  # the wheel, shutter or sample may have changed: no frame for this pair
@@ -336,7 +335,7 @@ def _frame(
         imaging.wheel_moving = (next_filter, imaging.interruptions.count)
     yield from bps.wait(group=group)
     yield from bps.create("primary")
-    for readable in (camera, imaging.wheel_snapshot, rig.t_s, *extra):
+    for readable in (camera, rig.t_s, *extra):
         yield from bps.read(readable)
     yield from bps.save()
     return float(started_s)
@@ -351,8 +350,9 @@ def take_pair(
 ) -> MsgGenerator[dict[str, float]]:
     """One 340/380 pair in step mode (plan stub, inside an open run with the camera staged and
     prepared): the shutter opens, the wheel goes to each filter and a ``primary`` event reads
-    the camera, the wheel, ``t_s`` (and ``extra`` readables); then a ``ratio`` event. The
-    shutter closes after the pair unless ``close_shutter=False``. Returns the pair's values.
+    the camera (the frame and its excitation), ``t_s`` (and ``extra`` readables); then a
+    ``ratio`` event. The shutter closes after the pair unless ``close_shutter=False``.
+    Returns the pair's values.
 
     Each filter change starts as soon as the previous exposure is over and runs during the
     readout (with ``next_pair``, the move back to the first filter also starts after the

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +14,12 @@ from ophyd_async.core import TriggerInfo
 from ionrig.devices import Rig
 
 from ._chemistry import chemistry_md
+from ._imaging import ExposureMs
 from ._operator import operator_step
+from ._parameters import Metadata, Number, plan_parameters
 from ._perfusion import check_solution, exchange_solution
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_md, check_number
+from ._validation import PlanParameterError
 
 __all__ = ["SET_BATH_TEMPERATURE", "dye_loading"]
 
@@ -52,12 +53,6 @@ class _Loading:
         }
 
 
-def _check_temperature_tolerance_C(value: Any) -> float:
-    return check_number(
-        "temperature_tolerance_C", value, minimum=0.0, maximum=10.0, unit="°C", min_inclusive=False
-    )
-
-
 def _filter_380(rig: Rig) -> Any:
     """The rig's bath thermometer is required; returns the wheel's 380-nm filter."""
     if getattr(rig, "temperature", None) is None:
@@ -68,17 +63,18 @@ def _filter_380(rig: Rig) -> Any:
         raise PlanParameterError(f"the filter wheel cannot select 380 nm: {error}") from None
 
 
+@plan_parameters
 def dye_loading(
     rig: Rig,
     *,
     solution: str = "loading",
-    duration_min: float = 45.0,
-    temperature_C: float = 37.0,
-    monitor_every_s: float = 60.0,
-    exposure_ms: float = 20.0,
-    plateau_fraction: float = 0.02,
-    temperature_tolerance_C: float = 1.0,
-    md: Mapping[str, Any] | None = None,
+    duration_min: Number(1.0, 240.0, "min") = 45.0,
+    temperature_C: Number(15.0, 40.0, "°C") = 37.0,
+    monitor_every_s: Number(5.0, 3600.0, "s") = 60.0,
+    exposure_ms: ExposureMs = 20.0,
+    plateau_fraction: Number(0.0, 0.5, "(fraction)") = 0.02,
+    temperature_tolerance_C: Number(0.0, 10.0, "°C", min_inclusive=False) = 1.0,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """Load cells with Mag-fura-2 AM (docs/reference/physiology.md §4: 2–5 µM AM with Pluronic,
     30–60 min; loading is faster at 37 °C than at room temperature).
@@ -91,23 +87,6 @@ def dye_loading(
     grew by less than ``plateau_fraction`` over the last interval. Returns the start uid.
     """
     check_solution(rig, solution, "solution")
-    duration_min = check_number(
-        "duration_min", duration_min, minimum=1.0, maximum=240.0, unit="min"
-    )
-    temperature_C = check_number(
-        "temperature_C", temperature_C, minimum=15.0, maximum=40.0, unit="°C"
-    )
-    monitor_every_s = check_number(
-        "monitor_every_s", monitor_every_s, minimum=5.0, maximum=3600.0, unit="s"
-    )
-    exposure_ms = check_number(
-        "exposure_ms", exposure_ms, minimum=0.0, maximum=10_000.0, unit="ms", min_inclusive=False
-    )
-    plateau_fraction = check_number(
-        "plateau_fraction", plateau_fraction, minimum=0.0, maximum=0.5, unit="(fraction)"
-    )
-    temperature_tolerance_C = _check_temperature_tolerance_C(temperature_tolerance_C)
-    extra_md = check_md(md)
     loading = _Loading(
         solution,
         duration_min,
@@ -126,7 +105,7 @@ def dye_loading(
         "solution_composition_mM": rig.perfusion.composition(solution),
         "chemistry": chemistry_md(rig, [solution], plan_name="dye_loading"),
         "excitation_nm": [380],
-        **extra_md,
+        **md,
     }
     return _loading_run(rig, loading, start_md)
 

@@ -13,7 +13,6 @@ preparation (a pipette out of range, no seal, no break-in, no capacitive transie
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,8 +26,10 @@ from ionrig import analysis
 from ionrig.devices import ComputedReadout, PatchAmplifier, Rig, step_protocol
 
 from ._operator import APPROACH_CELL, operator_step
+from ._parameters import Integer, Metadata, Number, plan_parameters
 from ._patch_stubs import (
     PatchFailure,
+    SampleRateHz,
     emit,
     guarded,
     lowpass_kHz,
@@ -38,10 +39,15 @@ from ._patch_stubs import (
     staged,
 )
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_int, check_md, check_number
+from ._validation import PlanParameterError
 
 __all__ = [
+    "CellIndex",
     "PatchFailure",
+    "SealGOhm",
+    "SealHoldingMV",
+    "SealTimeoutS",
+    "SuctionKPa",
     "break_in",
     "form_seal",
     "membrane_test",
@@ -68,6 +74,18 @@ WHOLE_CELL_MAX_RA_MOHM = 200.0
 MEMBRANE_TEST_STEP_MS = 10.0
 #: The break-in's short membrane test: sample rate (Hz), step (mV), sweeps per test.
 BREAK_IN_RATE_HZ, BREAK_IN_STEP_MV, BREAK_IN_SWEEPS = 50_000.0, -5.0, 3
+
+# The rules of the sealing parameters (form_seal's, and patch_cell's that it passes on).
+#: The seal to reach (GΩ; §7.1: > 1 GΩ).
+SealGOhm = Number(0.1, 100.0, "GΩ")
+#: How long sealing may take (s of rig time; §7.1: seconds to ~1 min).
+SealTimeoutS = Number(0.0, 3600.0, "s", min_inclusive=False)
+#: Gentle suction while sealing (kPa; §7.1: −1 to −5 kPa).
+SuctionKPa = Number(-10.0, -0.1, "kPa")
+#: The holding once the seal passes 0.1 GΩ (mV; hyperpolarised or 0, never depolarised).
+SealHoldingMV = Number(-120.0, 0.0, "mV")
+#: A cell of the dish, by index (the operator step ``approach_cell`` places the pipette on it).
+CellIndex = Integer(0, 100_000)
 
 
 # -- stubs ---------------------------------------------------------------------------------------
@@ -116,8 +134,9 @@ def _short_membrane_test(
 
 
 # -- pipette resistance --------------------------------------------------------------------------
+@plan_parameters
 def pipette_resistance(
-    rig: Rig, *, step_mV: float = 5.0, md: Mapping[str, Any] | None = None
+    rig: Rig, *, step_mV: Number(1.0, 20.0, "mV") = 5.0, md: Metadata = None
 ) -> MsgGenerator[float]:
     """Pipette resistance in the bath from a ``step_mV`` seal test (§7.1: Rp 2-10 MΩ).
 
@@ -125,10 +144,8 @@ def pipette_resistance(
     Outside 1-20 MΩ (broken or blocked tip) the run fails with :class:`PatchFailure` (the value
     is still recorded).
     """
-    step_mV = check_number("step_mV", step_mV, minimum=1.0, maximum=20.0, unit="mV")
     patch_amplifier(rig)
-    extra = check_md(md)
-    return _pipette_run(rig, step_mV, extra)
+    return _pipette_run(rig, step_mV, md)
 
 
 def _pipette_run(rig: Rig, step_mV: float, extra: dict[str, Any]) -> MsgGenerator[float]:
@@ -170,15 +187,16 @@ class _Seal:
     cell_index: int | None
 
 
+@plan_parameters
 def form_seal(
     rig: Rig,
     *,
-    target_GOhm: float = 1.0,
-    timeout_s: float = 60.0,
-    suction_kPa: float = -2.0,
-    holding_mV: float = -70.0,
-    cell_index: int | None = 0,
-    md: Mapping[str, Any] | None = None,
+    target_GOhm: SealGOhm = 1.0,
+    timeout_s: SealTimeoutS = 60.0,
+    suction_kPa: SuctionKPa = -2.0,
+    holding_mV: SealHoldingMV = -70.0,
+    cell_index: CellIndex | None = 0,
+    md: Metadata = None,
 ) -> MsgGenerator[float]:
     """Form a gigaseal (§7.1: > 1 GΩ with −1 to −5 kPa suction in seconds to ~1 min).
 
@@ -189,19 +207,10 @@ def form_seal(
     seal passes 0.1 GΩ. Succeeds when the seal reaches ``target_GOhm`` (returns it, GΩ); after
     ``timeout_s`` of rig time fails with :class:`PatchFailure`. Pressure is released either way.
     """
-    target_GOhm = check_number("target_GOhm", target_GOhm, minimum=0.1, maximum=100.0, unit="GΩ")
-    timeout_s = check_number(
-        "timeout_s", timeout_s, minimum=0.0, maximum=3600.0, unit="s", min_inclusive=False
-    )
-    suction_kPa = check_number("suction_kPa", suction_kPa, minimum=-10.0, maximum=-0.1, unit="kPa")
-    holding_mV = check_number("holding_mV", holding_mV, minimum=-120.0, maximum=0.0, unit="mV")
-    if cell_index is not None:
-        cell_index = check_int("cell_index", cell_index, minimum=0, maximum=100_000)
     patch_amplifier(rig)
     pipette_pressure(rig)
-    extra = check_md(md)
     seal = _Seal(target_GOhm, timeout_s, suction_kPa, holding_mV, cell_index)
-    return _seal_run(rig, seal, extra)
+    return _seal_run(rig, seal, md)
 
 
 def _seal_run(rig: Rig, seal: _Seal, extra: dict[str, Any]) -> MsgGenerator[float]:
@@ -279,14 +288,15 @@ class _BreakIn:
     pulse_s: float
 
 
+@plan_parameters
 def break_in(
     rig: Rig,
     *,
     method: str = "suction",
-    pulse_kPa: float = -15.0,
-    max_pulses: int = 5,
-    pulse_s: float = 0.3,
-    md: Mapping[str, Any] | None = None,
+    pulse_kPa: Number(-50.0, -5.0, "kPa") = -15.0,
+    max_pulses: Integer(1, 50) = 5,
+    pulse_s: Number(0.0, 10.0, "s", min_inclusive=False) = 0.3,
+    md: Metadata = None,
 ) -> MsgGenerator[analysis.MembraneTest]:
     """Rupture the patch under a gigaseal by suction pulses (§7.1: −10 to −20 kPa pulses).
 
@@ -299,15 +309,9 @@ def break_in(
     """
     if method != "suction":
         raise PlanParameterError(f"method must be one of 'suction', got {method!r}")
-    pulse_kPa = check_number("pulse_kPa", pulse_kPa, minimum=-50.0, maximum=-5.0, unit="kPa")
-    max_pulses = check_int("max_pulses", max_pulses, minimum=1, maximum=50)
-    pulse_s = check_number(
-        "pulse_s", pulse_s, minimum=0.0, maximum=10.0, unit="s", min_inclusive=False
-    )
     patch_amplifier(rig)
     pipette_pressure(rig)
-    extra = check_md(md)
-    return _break_in_run(rig, _BreakIn(method, pulse_kPa, max_pulses, pulse_s), extra)
+    return _break_in_run(rig, _BreakIn(method, pulse_kPa, max_pulses, pulse_s), md)
 
 
 def _break_in_run(
@@ -392,13 +396,14 @@ def _break_in_test(
 
 
 # -- membrane test -------------------------------------------------------------------------------
+@plan_parameters
 def membrane_test(
     rig: Rig,
     *,
-    step_mV: float = -5.0,
-    n_sweeps: int = 5,
-    sample_rate_Hz: float = 50_000.0,
-    md: Mapping[str, Any] | None = None,
+    step_mV: Number(-20.0, 20.0, "mV") = -5.0,
+    n_sweeps: Integer(1, 1000) = 5,
+    sample_rate_Hz: SampleRateHz = 50_000.0,
+    md: Metadata = None,
 ) -> MsgGenerator[analysis.MembraneTest]:
     """Whole-cell membrane test (§1.3, §7.3): ``n_sweeps`` 10-ms steps of ``step_mV`` from the
     present holding, sweeps in ``primary`` (``amplifier`` by reference, ``t_s``), averaged and
@@ -408,17 +413,11 @@ def membrane_test(
     the :class:`~ionrig.analysis.MembraneTest`; without a capacitive transient fails with
     :class:`PatchFailure`.
     """
-    step_mV = check_number("step_mV", step_mV, minimum=-20.0, maximum=20.0, unit="mV")
     if abs(step_mV) < 1.0:
         raise PlanParameterError(f"step_mV must be in [-20, -1] or [1, 20] mV, got {step_mV!r}")
-    n_sweeps = check_int("n_sweeps", n_sweeps, minimum=1, maximum=1000)
-    sample_rate_Hz = check_number(
-        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
-    )
     patch_amplifier(rig)
-    extra = check_md(md)
     args = {"step_mV": step_mV, "n_sweeps": n_sweeps, "sample_rate_Hz": sample_rate_Hz}
-    return _membrane_test_run(rig, args, extra)
+    return _membrane_test_run(rig, args, md)
 
 
 def _membrane_test_run(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +15,21 @@ from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig
 
 from ._operator import OperatorUnavailable, operator_step
-from ._patch import break_in, form_seal, membrane_test, pipette_resistance
+from ._parameters import Integer, Metadata, Number, plan_parameters
+from ._patch import (
+    CellIndex,
+    SealGOhm,
+    SealHoldingMV,
+    SealTimeoutS,
+    SuctionKPa,
+    break_in,
+    form_seal,
+    membrane_test,
+    pipette_resistance,
+)
 from ._patch_stubs import PatchFailure, patch_amplifier, pipette_pressure
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_int, check_md, check_number
+from ._validation import PlanParameterError, check_number
 
 __all__ = ["FILL_PIPETTE", "PATCH_STATES", "WITHDRAW_PIPETTE", "PatchResult", "patch_cell"]
 
@@ -72,7 +82,7 @@ class _PatchSettings:
         }
 
     def form_seal(self, rig: Rig) -> MsgGenerator[float]:
-        """:func:`form_seal` with these settings (checks them when called)."""
+        """:func:`form_seal` with these settings."""
         return form_seal(
             rig,
             target_GOhm=self.target_GOhm,
@@ -109,20 +119,21 @@ def _check_pipette_range(pipette_range_MOhm: Any) -> tuple[float, float]:
     return rp_low, rp_high
 
 
+@plan_parameters
 def patch_cell(
     rig: Rig,
     *,
-    cell_index: int,
+    cell_index: CellIndex,
     pipette_solution: str | None = None,
-    max_attempts: int = 3,
+    max_attempts: Integer(1, 20) = 3,
     pipette_range_MOhm: tuple[float, float] = (2.0, 10.0),
-    target_GOhm: float = 1.0,
-    seal_timeout_s: float = 60.0,
-    suction_kPa: float = -2.0,
-    holding_mV: float = -70.0,
-    max_ra_MOhm: float = 25.0,
-    min_rm_MOhm: float = 200.0,
-    md: Mapping[str, Any] | None = None,
+    target_GOhm: SealGOhm = 1.0,
+    seal_timeout_s: SealTimeoutS = 60.0,
+    suction_kPa: SuctionKPa = -2.0,
+    holding_mV: SealHoldingMV = -70.0,
+    max_ra_MOhm: Number(1.0, 200.0, "MΩ") = 25.0,
+    min_rm_MOhm: Number(0.0, 1e5, "MΩ") = 200.0,
+    md: Metadata = None,
 ) -> MsgGenerator[PatchResult]:
     """Take cell ``cell_index`` into whole cell (docs/reference/physiology.md §7.1 thresholds).
 
@@ -139,19 +150,10 @@ def patch_cell(
     ``fail`` when the cell could not be patched — then :class:`PatchFailure` is raised. The rig
     is left safe after every state (pressure 0, holding safe). Returns :class:`PatchResult`.
     """
-    cell_index = check_int("cell_index", cell_index, minimum=0, maximum=100_000)
     pipette_solution = _check_pipette_solution(rig, pipette_solution)
-    max_attempts = check_int("max_attempts", max_attempts, minimum=1, maximum=20)
     rp_low, rp_high = _check_pipette_range(pipette_range_MOhm)
-    max_ra_MOhm = check_number("max_ra_MOhm", max_ra_MOhm, minimum=1, maximum=200, unit="MΩ")
-    min_rm_MOhm = check_number("min_rm_MOhm", min_rm_MOhm, minimum=0, maximum=1e5, unit="MΩ")
-    # form_seal's timeout_s, under this plan's name (the dry call below would name its own)
-    seal_timeout_s = check_number(
-        "seal_timeout_s", seal_timeout_s, minimum=0.0, maximum=3600.0, unit="s", min_inclusive=False
-    )
     patch_amplifier(rig)
     pipette_pressure(rig)
-    extra = check_md(md)
     settings = _PatchSettings(
         cell_index,
         pipette_solution,
@@ -165,9 +167,7 @@ def patch_cell(
         max_ra_MOhm,
         min_rm_MOhm,
     )
-    # the sub-plans check their own parameters now: a dry call, nothing runs
-    settings.form_seal(rig).close()
-    return _patch_cell_plan(rig, settings, extra)
+    return _patch_cell_plan(rig, settings, md)
 
 
 @dataclass

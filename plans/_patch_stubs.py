@@ -23,6 +23,7 @@ from ionrig.devices import ComputedReadout, PatchAmplifier, Rig
 
 from ._chemistry import chemistry_md
 from ._operator import operator_step
+from ._parameters import Number
 from ._validation import PlanParameterError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SET_AMPLIFIER_MODE",
     "VOLTAGE_CLAMP_MODES",
     "PatchFailure",
+    "SampleRateHz",
     "emit",
     "guarded",
     "lowpass_kHz",
@@ -47,6 +49,8 @@ REFERENCE = "docs/reference/physiology.md"
 VOLTAGE_CLAMP_MODES = ("V-Clamp", "Track")
 #: Operator step: turn the amplifier's front-panel mode switch. Params: ``mode: str``.
 SET_AMPLIFIER_MODE = "set_amplifier_mode"
+#: The rule of a sweep's sample rate (every patch-clamp protocol's ``sample_rate_Hz``).
+SampleRateHz = Number(10_000.0, 100_000.0, "Hz")
 
 
 class PatchFailure(RuntimeError):

@@ -9,7 +9,7 @@ docs/reference/physiology.md §7 (whole cell) and §8.1 (ramps); P/N after Bezan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +22,11 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig, step_protocol
 
-from ._patch_stubs import emit, guarded, patch_amplifier, patch_methods, staged
-from ._ramps import LEAK_FIT_MV, RampLeak, check_ramp_leak, ramp_command
+from ._parameters import Integer, Metadata, Number, OneOf, check_value, plan_parameters
+from ._patch_stubs import SampleRateHz, emit, guarded, patch_amplifier, patch_methods, staged
+from ._ramps import LEAK_FIT_MV, HoldingMV, RampLeak, RampMV, check_ramp_leak, ramp_command
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_int, check_md, check_number
+from ._validation import PlanParameterError
 
 __all__ = ["voltage_ramp", "voltage_steps"]
 
@@ -35,10 +36,7 @@ def _check_levels(name: str, values: Any) -> list[float]:
         raise PlanParameterError(f"{name} must be a non-empty list of potentials (mV)")
     if len(values) > 200:
         raise PlanParameterError(f"{name} may hold at most 200 potentials, got {len(values)}")
-    return [
-        check_number(f"{name}[{i}]", v, minimum=-200, maximum=200, unit="mV")
-        for i, v in enumerate(values)
-    ]
+    return [check_value(f"{name}[{i}]", RampMV, v) for i, v in enumerate(values)]
 
 
 def _sweep_readout() -> ComputedReadout:
@@ -87,27 +85,17 @@ class _StepFamily:
         return (size - n_step) // 2, n_step
 
 
-def _check_leak_p_over_n(leak_p_over_n: Any) -> float | None:
-    if leak_p_over_n is None:
-        return None
-    leak_p_over_n = check_number(
-        "leak_p_over_n", leak_p_over_n, minimum=-1.0, maximum=1.0, unit="(fraction)"
-    )
-    if leak_p_over_n == 0:
-        raise PlanParameterError("leak_p_over_n must be non-zero (e.g. -0.25 for P/-4)")
-    return leak_p_over_n
-
-
+@plan_parameters
 def voltage_steps(
     rig: Rig,
     *,
-    holding_mV: float = -70.0,
+    holding_mV: Number(-120.0, 60.0, "mV") = -70.0,
     steps_mV: Sequence[float] = (-100, -80, -60, -40, -20, 0, 20, 40, 60, 80),
-    step_ms: float = 100.0,
-    leak_p_over_n: float | None = None,
-    n_leak: int = 4,
-    sample_rate_Hz: float = 10_000.0,
-    md: Mapping[str, Any] | None = None,
+    step_ms: Number(2.0, 10_000.0, "ms") = 100.0,
+    leak_p_over_n: Number(-1.0, 1.0, "(fraction)") | None = None,
+    n_leak: Integer(1, 32) = 4,
+    sample_rate_Hz: SampleRateHz = 10_000.0,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """A family of steps from ``holding_mV`` to each of ``steps_mV`` for ``step_ms`` (each
     sweep: half of ``step_ms`` at holding, the step, half of ``step_ms`` at holding).
@@ -119,20 +107,14 @@ def voltage_steps(
     ``i_steady_pA`` (mean over the step's last quarter) and ``i_peak_pA`` (largest excursion
     after the first 10 % of the step, past the capacitive transient). Returns the start uid.
     """
-    holding_mV = check_number("holding_mV", holding_mV, minimum=-120, maximum=60, unit="mV")
     levels = _check_levels("steps_mV", steps_mV)
-    step_ms = check_number("step_ms", step_ms, minimum=2.0, maximum=10_000.0, unit="ms")
-    sample_rate_Hz = check_number(
-        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
-    )
-    leak_p_over_n = _check_leak_p_over_n(leak_p_over_n)
-    n_leak = check_int("n_leak", n_leak, minimum=1, maximum=32)
+    if leak_p_over_n == 0:
+        raise PlanParameterError("leak_p_over_n must be non-zero (e.g. -0.25 for P/-4)")
     if step_ms * sample_rate_Hz / 1000.0 * 1.5 > 2_000_000:
         raise PlanParameterError(
             "step_ms × sample_rate_Hz is too long for one sweep (> 2 M samples)"
         )
     patch_amplifier(rig)
-    extra = check_md(md)
     family = _StepFamily(holding_mV, levels, step_ms, sample_rate_Hz, leak_p_over_n, n_leak)
     args = {
         "holding_mV": holding_mV,
@@ -142,7 +124,7 @@ def voltage_steps(
         "n_leak": n_leak if leak_p_over_n is not None else 0,
         "sample_rate_Hz": sample_rate_Hz,
     }
-    return _steps_run(rig, family, args, extra)
+    return _steps_run(rig, family, args, md)
 
 
 def _steps_run(
@@ -220,18 +202,19 @@ def _iv_values(
     }
 
 
+@plan_parameters
 def voltage_ramp(
     rig: Rig,
     *,
-    start_mV: float = -100.0,
-    stop_mV: float = 100.0,
-    duration_ms: float = 500.0,
-    holding_mV: float = 0.0,
-    n_sweeps: int = 1,
-    sample_rate_Hz: float = 10_000.0,
-    leak: str = "none",
+    start_mV: RampMV = -100.0,
+    stop_mV: RampMV = 100.0,
+    duration_ms: Number(5.0, 10_000.0, "ms") = 500.0,
+    holding_mV: HoldingMV = 0.0,
+    n_sweeps: Integer(1, 10_000) = 1,
+    sample_rate_Hz: SampleRateHz = 10_000.0,
+    leak: OneOf("none", "linear") = "none",
     leak_fit_mV: tuple[float, float] = LEAK_FIT_MV,
-    md: Mapping[str, Any] | None = None,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """``n_sweeps`` ramps ``start_mV`` → ``stop_mV`` over ``duration_ms`` from ``holding_mV``
     (10 ms at holding before and after each). Stream ``iv`` (one event per ramp): ``t_s``,
@@ -240,23 +223,12 @@ def voltage_ramp(
     subtraction (``"none"`` or ``"linear"`` in ``leak_fit_mV``; see ``trpm7_ramps``).
     Returns the start uid.
     """
-    start_mV = check_number("start_mV", start_mV, minimum=-200, maximum=200, unit="mV")
-    stop_mV = check_number("stop_mV", stop_mV, minimum=-200, maximum=200, unit="mV")
     if abs(stop_mV - start_mV) < 10:
         raise PlanParameterError(
             f"stop_mV must differ from start_mV by >= 10 mV, got {start_mV:g} → {stop_mV:g}"
         )
-    duration_ms = check_number("duration_ms", duration_ms, minimum=5.0, maximum=10_000.0, unit="ms")
-    holding_mV = check_number("holding_mV", holding_mV, minimum=-120, maximum=120, unit="mV")
-    n_sweeps = check_int("n_sweeps", n_sweeps, minimum=1, maximum=10_000)
-    sample_rate_Hz = check_number(
-        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
-    )
-    if leak not in ("none", "linear"):
-        raise PlanParameterError(f"leak must be one of none, linear; got {leak!r}")
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, 1)
     patch_amplifier(rig)
-    extra = check_md(md)
     command = ramp_command(
         holding_mV=holding_mV,
         start_mV=start_mV,
@@ -274,7 +246,7 @@ def voltage_ramp(
         "leak": leak,
         "leak_fit_mV": list(ramp_leak.fit_mV),
     }
-    return _ramp_run(rig, command, ramp_leak, args, extra)
+    return _ramp_run(rig, command, ramp_leak, args, md)
 
 
 def _ramp_read_outs(start_mV: float, stop_mV: float) -> tuple[float, ...]:

@@ -1,12 +1,11 @@
 """TRPM7 ramps: the ramp command, live leak subtraction, the ±80 mV read-outs, the run-up plan.
 
-Protocol values cite the shared docs/reference/physiology.md §8.1-8.2 (TRPM7 ramps and leak).
+Protocol values cite the project's docs/reference/physiology.md §8.1-8.2 (TRPM7 ramps and leak).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,20 +18,26 @@ from ophyd_async.plan_stubs import ensure_connected
 from ionrig import analysis
 from ionrig.devices import ComputedReadout, Rig
 
-from ._patch_stubs import emit, guarded, patch_amplifier, patch_methods, staged
+from ._parameters import Integer, Metadata, Number, OneOf, check_value, plan_parameters
+from ._patch_stubs import SampleRateHz, emit, guarded, patch_amplifier, patch_methods, staged
 from ._schedule import Schedule, next_tick
-from ._validation import PlanParameterError, check_int, check_md, check_number
+from ._validation import PlanParameterError
 
 __all__ = [
     "LEAK_FIT_MV",
     "LEAK_MODES",
     "RAMP_HOLD_MS",
     "TRPM7_AT_MV",
+    "CapacitancePF",
+    "HoldingMV",
+    "LeakMode",
+    "LeakRamps",
     "RampLeak",
+    "RampMV",
+    "RampMs",
     "RampProtocol",
-    "check_cm_pF",
+    "RunDurationS",
     "check_ramp_leak",
-    "check_ramp_sweep",
     "check_sweep_fits",
     "ramp_command",
     "ramp_tick",
@@ -47,6 +52,17 @@ LEAK_MODES = ("linear", "first_ramps", "none")
 #: §8.2: TRPM7 is a steep outward rectifier with a tiny inward current, so the ramp below
 #: −40 mV is mostly leak (and the ramp's constant capacitive current, Cm·dV/dt, §8.1).
 LEAK_FIT_MV = (-90.0, 0.0)
+
+# The rules of the ramp parameters (shared by every plan that ramps; the sample rate's is
+# SampleRateHz of the patch stubs, shared by every sweep protocol).
+RampMs = Number(5.0, 2000.0, "ms")
+HoldingMV = Number(-120.0, 120.0, "mV")
+RampMV = Number(-200.0, 200.0, "mV")
+CapacitancePF = Number(0.0, 1000.0, "pF", min_inclusive=False)
+LeakMode = OneOf(*LEAK_MODES)
+LeakRamps = Integer(1, 20)
+#: The rule of a periodic protocol's duration (s of rig time; a day at most).
+RunDurationS = Number(0.0, 86_400.0, "s", min_inclusive=False)
 
 
 def ramp_command(
@@ -100,39 +116,20 @@ class RampLeak:
 
 
 def check_ramp_leak(leak: Any, leak_fit_mV: Any, leak_ramps: Any) -> RampLeak:
-    """Checked leak options (:class:`PlanParameterError` naming the parameter)."""
-    if leak not in LEAK_MODES:
-        raise PlanParameterError(f"leak must be one of {', '.join(LEAK_MODES)}; got {leak!r}")
+    """Checked leak options (:class:`PlanParameterError` naming the parameter): the mode, the
+    fit window ``leak_fit_mV`` (a pair of potentials, each a :data:`RampMV`) and the number of
+    template ramps."""
+    leak = check_value("leak", LeakMode, leak)
     if not (isinstance(leak_fit_mV, tuple | list) and len(leak_fit_mV) == 2):
         raise PlanParameterError(f"leak_fit_mV must be (low_mV, high_mV), got {leak_fit_mV!r}")
-    low = check_number("leak_fit_mV[0]", leak_fit_mV[0], minimum=-200, maximum=200, unit="mV")
-    high = check_number("leak_fit_mV[1]", leak_fit_mV[1], minimum=-200, maximum=200, unit="mV")
+    low = check_value("leak_fit_mV[0]", RampMV, leak_fit_mV[0])
+    high = check_value("leak_fit_mV[1]", RampMV, leak_fit_mV[1])
     if high - low < 10:
         raise PlanParameterError(
             f"leak_fit_mV must span at least 10 mV (low < high), got {leak_fit_mV!r}"
         )
-    n_template = check_int("leak_ramps", leak_ramps, minimum=1, maximum=20)
+    n_template = check_value("leak_ramps", LeakRamps, leak_ramps)
     return RampLeak(leak, (low, high), n_template)
-
-
-def check_ramp_sweep(
-    ramp_ms: Any, holding_mV: Any, sample_rate_Hz: Any
-) -> tuple[float, float, float]:
-    """Checked ramp duration (ms), holding potential (mV) and sample rate (Hz), in that order
-    (:class:`PlanParameterError` naming the parameter)."""
-    ramp_ms = check_number("ramp_ms", ramp_ms, minimum=5.0, maximum=2000.0, unit="ms")
-    holding_mV = check_number("holding_mV", holding_mV, minimum=-120.0, maximum=120.0, unit="mV")
-    sample_rate_Hz = check_number(
-        "sample_rate_Hz", sample_rate_Hz, minimum=10_000.0, maximum=100_000.0, unit="Hz"
-    )
-    return ramp_ms, holding_mV, sample_rate_Hz
-
-
-def check_cm_pF(cm_pF: Any) -> float | None:
-    """Checked membrane capacitance (pF) for current densities, or ``None``."""
-    if cm_pF is None:
-        return None
-    return check_number("cm_pF", cm_pF, minimum=0.0, maximum=1000.0, unit="pF", min_inclusive=False)
 
 
 def check_sweep_fits(ramp_ms: float, period_s: float) -> None:
@@ -238,21 +235,22 @@ def ramp_tick(
     yield from emit(readout, "trpm7", values)
 
 
+@plan_parameters
 def trpm7_ramps(
     rig: Rig,
     *,
-    duration_s: float = 300.0,
-    period_s: float = 2.0,
-    start_mV: float = -100.0,
-    stop_mV: float = 100.0,
-    ramp_ms: float = 50.0,
-    holding_mV: float = 0.0,
-    sample_rate_Hz: float = 10_000.0,
-    cm_pF: float | None = None,
-    leak: str = "linear",
+    duration_s: RunDurationS = 300.0,
+    period_s: Number(0.05, 3600.0, "s") = 2.0,
+    start_mV: RampMV = -100.0,
+    stop_mV: RampMV = 100.0,
+    ramp_ms: RampMs = 50.0,
+    holding_mV: HoldingMV = 0.0,
+    sample_rate_Hz: SampleRateHz = 10_000.0,
+    cm_pF: CapacitancePF | None = None,
+    leak: LeakMode = "linear",
     leak_fit_mV: tuple[float, float] = LEAK_FIT_MV,
-    leak_ramps: int = 3,
-    md: Mapping[str, Any] | None = None,
+    leak_ramps: LeakRamps = 3,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """TRPM7 run-up (§8.1): ``ramp_ms`` ramps ``start_mV`` → ``stop_mV`` from ``holding_mV``
     every ``period_s`` of rig time (fixed-rate schedule) for ``duration_s``, sampled at
@@ -266,13 +264,6 @@ def trpm7_ramps(
     ``leak_fit_mV``; ``"first_ramps"`` subtracts the mean of the first ``leak_ramps``; the
     analysis can redo it from the sweeps). Returns the start uid.
     """
-    duration_s = check_number(
-        "duration_s", duration_s, minimum=0.0, maximum=86_400.0, unit="s", min_inclusive=False
-    )
-    period_s = check_number("period_s", period_s, minimum=0.05, maximum=3600.0, unit="s")
-    start_mV = check_number("start_mV", start_mV, minimum=-200.0, maximum=200.0, unit="mV")
-    stop_mV = check_number("stop_mV", stop_mV, minimum=-200.0, maximum=200.0, unit="mV")
-    ramp_ms, holding_mV, sample_rate_Hz = check_ramp_sweep(ramp_ms, holding_mV, sample_rate_Hz)
     low, high = min(start_mV, stop_mV), max(start_mV, stop_mV)
     if not (low <= min(TRPM7_AT_MV) and high >= max(TRPM7_AT_MV)):
         raise PlanParameterError(
@@ -280,10 +271,8 @@ def trpm7_ramps(
             f"{start_mV:g}..{stop_mV:g}"
         )
     check_sweep_fits(ramp_ms, period_s)
-    cm_pF = check_cm_pF(cm_pF)
     ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
     patch_amplifier(rig)
-    extra = check_md(md)
     ramps = periodic_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
@@ -308,7 +297,7 @@ def trpm7_ramps(
         "leak_fit_mV": list(ramp_leak.fit_mV),
         "leak_ramps": ramp_leak.n_template,
     }
-    return _trpm7_run(rig, ramps, args, extra)
+    return _trpm7_run(rig, ramps, args, md)
 
 
 def _trpm7_run(

@@ -21,6 +21,7 @@ from ionrig.devices import ExcitationSequence, Rig
 from ._chemistry import chemistry_md
 from ._imaging import (
     BACKGROUND_ROI,
+    ExposureMs,
     Imaging,
     ImagingRequest,
     check_imaging,
@@ -29,8 +30,9 @@ from ._imaging import (
     pair_values,
     take_pair,
 )
+from ._parameters import Integer, Metadata, Number, OneOf, plan_parameters
 from ._schedule import Schedule, next_tick
-from ._validation import PlanParameterError, check_int, check_md, check_number
+from ._validation import PlanParameterError
 
 __all__ = ["BACKGROUND_ROI", "MODES", "ratiometric_timecourse"]
 
@@ -42,7 +44,9 @@ FLY_FLUSH_PERIOD_S = 0.2
 def _fly_pairs(imaging: Imaging, n_pairs: int) -> MsgGenerator[None]:
     """``n_pairs`` hardware-timed pairs: the DG-4 ring buffer (340, 380) steps on the camera's
     exposure output; frames are collected every ``FLY_FLUSH_PERIOD_S`` and each completed pair
-    gives a ``ratio`` event from the camera's per-frame ROI sums and start times.
+    gives a ``ratio`` event from the camera's per-frame ROI sums and start times. The camera
+    records each frame's excitation as the sequencer reports it (``camera-excitation_nm``,
+    as in step mode).
 
     A hardware-timed stream cannot be replayed from a checkpoint (the camera and the DG-4 run
     on), so there is none: the RunEngine keeps no messages for rewinding, and a pause or a
@@ -112,16 +116,17 @@ def _fly_pairs(imaging: Imaging, n_pairs: int) -> MsgGenerator[None]:
         camera.last_roi_sums_adu.clear_sub(on_sums)
 
 
+@plan_parameters
 def ratiometric_timecourse(
     rig: Rig,
-    n_pairs: int,
+    n_pairs: Integer(1, 10_000_000),
     *,
-    exposure_ms: float = 20.0,
-    interval_s: float | None = None,
-    mode: str = "step",
+    exposure_ms: ExposureMs = 20.0,
+    interval_s: Number(0.0, 86_400.0, "s") | None = None,
+    mode: OneOf(*MODES) = "step",
     rois: Mapping[str, Any] | Sequence[Any] | None = None,
     background_roi: Mapping[str, Any] | None = None,
-    md: Mapping[str, Any] | None = None,
+    md: Metadata = None,
 ) -> MsgGenerator[str]:
     """Alternate 340/380-nm excitation, one frame per wavelength, ``n_pairs`` times.
 
@@ -132,27 +137,20 @@ def ratiometric_timecourse(
     rig with a ``sequencer`` and ``interval_s=None``. Both modes record the same streams.
 
     Streams: ``primary`` (one event per frame: ``camera`` frame by reference, ``camera-t_s``,
-    ``camera-roi_sums_adu``; in step mode also ``filter_wheel-filter``,
-    ``filter_wheel-wavelength_nm`` and ``t_s``) and ``ratio`` (one event per pair: ``t_s`` and
-    per cell ROI ``ratio_<roi>``, ``f340_<roi>``, ``f380_<roi>``; see docs/data-model.md). ROIs
-    are fixed before the run opens: given, or detected on a 380-nm preview frame; the
-    background ROI likewise. ``interval_s`` is the pair period on the rig clock (``None``: pairs
-    back to back). Yields the run's messages; returns the start uid. Parameters are checked
-    now, before anything moves.
+    ``camera-roi_sums_adu``, ``camera-excitation_nm``; in step mode also ``t_s``) and
+    ``ratio`` (one event per pair: ``t_s`` and per cell ROI ``ratio_<roi>``, ``f340_<roi>``,
+    ``f380_<roi>``; see docs/data-model.md). ROIs are fixed before the run opens: given, or
+    detected on a 380-nm preview frame; the background ROI likewise. ``interval_s`` is the
+    pair period on the rig clock (``None``: pairs back to back). Yields the run's messages;
+    returns the start uid. Parameters are checked now, before anything moves.
     """
-    n_pairs = check_int("n_pairs", n_pairs, minimum=1, maximum=10_000_000)
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    if interval_s is not None:
-        interval_s = check_number("interval_s", interval_s, minimum=0.0, maximum=86_400.0, unit="s")
     _check_mode(rig, mode, interval_s)
-    extra_md = check_md(md)
-    return _timecourse_plan(rig, request, n_pairs, interval_s, mode, extra_md)
+    return _timecourse_plan(rig, request, n_pairs, interval_s, mode, md)
 
 
-def _check_mode(rig: Rig, mode: Any, interval_s: float | None) -> None:
-    """``mode`` one of :data:`MODES`; fly mode needs a sequencer and no ``interval_s``."""
-    if mode not in MODES:
-        raise PlanParameterError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+def _check_mode(rig: Rig, mode: str, interval_s: float | None) -> None:
+    """Fly mode needs a sequencer and no ``interval_s``."""
     if mode == "fly":
         if getattr(rig, "sequencer", None) is None:
             raise PlanParameterError(

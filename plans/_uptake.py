@@ -15,14 +15,25 @@ from ophyd_async.core import TriggerInfo, wait_for_value
 
 from ionrig.devices import Rig
 
-from ._calibration import calibrate_in_situ, imaging_phase
+from ._calibration import PairIntervalS, calibrate_in_situ, imaging_phase
 from ._chemistry import chemistry_md
-from ._imaging import Imaging, ImagingRequest, check_imaging, open_imaging
+from ._imaging import ExposureMs, Imaging, ImagingRequest, check_imaging, open_imaging
+from ._parameters import Metadata, Number, plan_parameters
 from ._perfusion import check_solution
 from ._reading import rig_time_s
-from ._validation import PlanParameterError, check_md, check_number
+from ._validation import PlanParameterError
 
-__all__ = ["MgUptakeResult", "Phase", "check_probenecid", "mg_uptake", "uptake_phases"]
+__all__ = [
+    "MgUptakeResult",
+    "Phase",
+    "PhaseMin",
+    "check_probenecid",
+    "mg_uptake",
+    "uptake_phases",
+]
+
+#: The rule of a perfusion phase's duration (min; a day at most).
+PhaseMin = Number(0.5, 1440.0, "min")
 
 
 @dataclass(frozen=True)
@@ -193,22 +204,23 @@ def _run_phases(
             yield from _record_perfusion(rig)
 
 
+@plan_parameters
 def mg_uptake(
     rig: Rig,
     *,
     treatment: str = "mg_k_aspartate",
     control: str | None = None,
     baseline_solution: str = "hbss",
-    baseline_min: float = 5.0,
-    treatment_min: float = 20.0,
-    washout_min: float = 15.0,
+    baseline_min: PhaseMin = 5.0,
+    treatment_min: PhaseMin = 20.0,
+    washout_min: Number(0.0, 1440.0, "min") = 15.0,
     calibrate: bool = True,
-    exposure_ms: float = 20.0,
-    interval_s: float = 10.0,
+    exposure_ms: ExposureMs = 20.0,
+    interval_s: PairIntervalS = 10.0,
     rois: Mapping[str, Any] | Sequence[Any] | None = None,
     background_roi: Mapping[str, Any] | None = None,
     calibration: Mapping[str, Any] | None = None,
-    md: Mapping[str, Any] | None = None,
+    md: Metadata = None,
 ) -> MsgGenerator[MgUptakeResult]:
     """Continuous 340/380 imaging (a pair every ``interval_s`` of rig time) while the bath is
     perfused with ``baseline_solution`` for ``baseline_min``, ``treatment`` for
@@ -228,17 +240,14 @@ def mg_uptake(
     planned ``phases`` (solution, duration_min, role). Returns :class:`MgUptakeResult`.
     """
     _check_solutions(rig, treatment, control, baseline_solution)
-    phases_min = {}
-    for name, value, low in (
-        ("baseline_min", baseline_min, 0.5),
-        ("treatment_min", treatment_min, 0.5),
-        ("washout_min", washout_min, 0.0),
-    ):
-        phases_min[name] = check_number(name, value, minimum=low, maximum=1440.0, unit="min")
+    phases_min = {
+        "baseline_min": baseline_min,
+        "treatment_min": treatment_min,
+        "washout_min": washout_min,
+    }
     if not isinstance(calibrate, bool):
         raise PlanParameterError(f"calibrate must be True or False, got {calibrate!r}")
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    interval_s = check_number("interval_s", interval_s, minimum=1.0, maximum=600.0, unit="s")
     if calibrate:
         calibration_options = _check_calibration_options(
             rig, request, calibration, rois, background_roi
@@ -247,7 +256,6 @@ def mg_uptake(
         raise PlanParameterError("calibration options are given but calibrate is False")
     else:
         calibration_options = {}
-    extra_md = check_md(md)
     phases = uptake_phases(baseline_solution, treatment, control, phases_min)
     check_probenecid(rig, phases)
     _check_reservoirs(rig, phases)
@@ -265,7 +273,7 @@ def mg_uptake(
     if control is not None:
         roles[control] = "control (treatment without its Mg)"
     options = {"exposure_ms": request.exposure_ms, **calibration_options} if calibrate else None
-    uptake = _Uptake(args, phases, roles, interval_s, request, options, extra_md)
+    uptake = _Uptake(args, phases, roles, interval_s, request, options, md)
     return _uptake_plan(rig, uptake)
 
 

@@ -1,26 +1,20 @@
-"""Parameter checks that run when a plan is *called*, before any run opens or device moves."""
+"""Parameter checks made in a plan's body, when a plan is *called*, before any run opens or
+device moves: ranges that depend on the rig or on other parameters, and list items. Each is
+the same pydantic rule a signature declares (:mod:`._parameters`), so every refusal reads alike:
+``"period_s must be in [0.05, 3600] s, got 0.01"``."""
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
+
+from ._parameters import Integer, Metadata, Name, Number, PlanParameterError, check_value
 
 __all__ = ["PlanParameterError", "check_int", "check_md", "check_name", "check_number"]
 
 
-class PlanParameterError(ValueError):
-    """A plan parameter is out of range or of the wrong type; the message names it."""
-
-
 def check_int(name: str, value: Any, *, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanParameterError(
-            f"{name} must be an integer in {minimum}..{maximum}, got {value!r}"
-        )
-    if not minimum <= value <= maximum:
-        raise PlanParameterError(f"{name} must be in {minimum}..{maximum}, got {value!r}")
-    return value
+    """``value`` as an integer in ``minimum..maximum`` (not bool, not float)."""
+    return check_value(name, Integer(minimum, maximum), value)
 
 
 def check_number(
@@ -32,34 +26,17 @@ def check_number(
     unit: str,
     min_inclusive: bool = True,
 ) -> float:
-    low = "[" if min_inclusive else "("
-    allowed = f"{low}{minimum:g}, {maximum:g}] {unit}"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PlanParameterError(f"{name} must be a number in {allowed}, got {value!r}")
-    below = value < minimum if min_inclusive else value <= minimum
-    if below or value > maximum:
-        raise PlanParameterError(f"{name} must be in {allowed}, got {value!r}")
-    return float(value)
-
-
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    """``value`` as a finite float in ``[minimum, maximum]`` ``unit`` (``min_inclusive=False``:
+    ``(minimum, maximum]``)."""
+    rule = Number(minimum, maximum, unit, min_inclusive=min_inclusive)
+    return check_value(name, rule, value)
 
 
 def check_name(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise PlanParameterError(
-            f"{name} must be a name of letters, digits and '_' starting with a letter "
-            f"(at most 32 characters), got {value!r}"
-        )
-    return value
+    """``value`` as a short identifier (letters, digits, ``_``; a letter first; ≤ 32)."""
+    return check_value(name, Name, value)
 
 
 def check_md(md: Any) -> dict[str, Any]:
-    """Extra start-document metadata: a mapping (copied) or ``None``."""
-    from collections.abc import Mapping
-
-    if md is None:
-        return {}
-    if not isinstance(md, Mapping):
-        raise PlanParameterError(f"md must be a mapping, got {md!r}")
-    return dict(md)
+    """Extra start-document metadata: a mapping (copied) or ``None`` (``{}``)."""
+    return check_value("md", Metadata, md)

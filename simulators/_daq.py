@@ -238,6 +238,11 @@ class SimulatedDaq:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def reseed(self, seed: int | None) -> None:
+        """Restart the ``GARBAGE`` noise from ``seed``, as the constructor's ``seed`` does: a
+        garbage fault armed after it garbles the same values whatever was drawn before."""
+        self._rng = np.random.default_rng(seed)
+
     @property
     def faults(self) -> tuple[Fault, ...]:
         return self._faults.faults

@@ -435,6 +435,21 @@ class Patch:
         self._update_dialysis()
         self.events.append((now, f"break-in: whole cell, Ra {self._ra_MOhm:.3g} MΩ"))
 
+    def schedule_seal_loss(self, at_s: float) -> None:
+        """Fault injection: the seal is lost at clock time ``at_s`` (s), in place of the random
+        loss time drawn at break-in (``seal_loss_per_hour``). The loss then happens as a drawn
+        one does: the seal falls into ``lost_seal_GOhm_range`` and :attr:`seal_lost` is set.
+
+        Needs whole cell (a later break-in draws a new time); ``at_s`` must not be in the past.
+        """
+        with self._world.locked():
+            if self._state != "whole_cell":
+                raise PatchError(f"a seal loss needs whole cell; the pipette is {self._state}")
+            now = self._world.now_s
+            if not at_s >= now:
+                raise ValueError(f"at_s must be at or after now ({now:g} s), got {at_s!r}")
+            self._next_loss_event = float(at_s)
+
     def withdraw(self) -> None:
         """Pull the pipette back into the bath (a fresh pipette with the same filling)."""
         with self._world.locked():

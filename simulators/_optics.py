@@ -181,6 +181,12 @@ class SimulatedCamera:
         """Install (or clear, with ``None``) a fault."""
         self._fault = fault
 
+    @property
+    def fault(self) -> CameraFault | None:
+        """The installed fault: ``None`` when none is, or once a transient one (``count``
+        frames) is used up; a transient one shows the frames it has left as its ``count``."""
+        return self._fault
+
     def fire(self) -> None:
         """A rising edge on the camera's external trigger input (TTL in)."""
         self._trigger_in.release()

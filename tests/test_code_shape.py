@@ -5,6 +5,9 @@
 - nothing imports a private name (``_x``) from another module, nor another package's private
   module; library internals (private modules, private attributes, ``__wrapped__``) appear only in
   the one adapter module per library;
+- no test imports a private name from an ionrig module (``from ionrig.x import _y``) nor a
+  private module by ``import ionrig.x._y``: tests go through public names (a test of a private
+  module imports that module's public names, ``from ionrig.x._y import z``);
 - no import cycle between modules (imports inside functions count);
 - no reference to a document that is not in the repository.
 
@@ -162,6 +165,35 @@ def private_reach_ins(found: dict[str, Module]) -> list[str]:
     return sorted(out)
 
 
+def private_imports_in_tests(root: Path) -> list[str]:
+    """Imports, in the test files under ``root/tests``, of a private name from an ionrig module
+    (``from ionrig.x import _y``, ``_y`` a function, constant or module) or of a private module
+    by its dotted name (``import ionrig.x._y``). Other libraries' names are not looked at."""
+    out = []
+    tests = root / "tests"
+    for path in sorted(tests.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        where = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    in_ionrig = alias.name.partition(".")[0] == "ionrig"
+                    if in_ionrig and _private_module_owner(alias.name) is not None:
+                        out.append(f"{where}:{node.lineno} imports the private module {alias.name}")
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                source = node.module or ""
+                if source.partition(".")[0] != "ionrig":
+                    continue
+                for alias in node.names:
+                    if _is_private(alias.name):
+                        out.append(
+                            f"{where}:{node.lineno} imports the private name {alias.name} "
+                            f"from {source}"
+                        )
+    return sorted(out)
+
+
 def _names_defined(tree: ast.AST) -> set[str]:
     """Every name a module defines anywhere: functions, classes, assignment targets (including
     ``self._x = …``), parameters, imports."""
@@ -291,14 +323,21 @@ def import_cycles(found: dict[str, Module]) -> list[str]:
 
 
 def outside_references(root: Path) -> list[str]:
-    """Lines of tracked text files that cite a document kept outside the repository."""
+    """Lines of the repository's text files (tracked, or new and not ignored; a tracked file
+    deleted in the working tree is gone) that cite a document kept outside the repository."""
     listed = subprocess.run(
-        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     out = []
     for name in listed:
         path = root / name
         if path.suffix not in {".py", ".md", ".yaml", ".toml", ".txt"} or name == THIS_FILE:
+            continue
+        if not path.is_file():
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             match = OUTSIDE_NOTES.search(line)
@@ -331,6 +370,10 @@ def test_no_module_is_over_600_lines():
 
 def test_nothing_imports_another_modules_private_names():
     assert private_reach_ins(FOUND) == []
+
+
+def test_no_test_imports_a_private_name_from_ionrig():
+    assert private_imports_in_tests(REPO) == []
 
 
 def test_library_internals_only_in_their_adapters():
@@ -392,6 +435,32 @@ def test_private_reach_ins_are_named(tmp_path):
     assert private_reach_ins(found) == [
         "ionrig.plans._a:1 imports the private name _helper from ionrig.plans._b",
         "ionrig.x:1 imports the private module ionrig.plans._a",
+    ]
+
+
+def test_private_imports_in_tests_are_named(tmp_path):
+    _small_tree(
+        tmp_path,
+        {
+            "plans/__init__.py": "from ._a import plan\n",
+            "plans/_a.py": "plan = 1\n_helper = 2\n",
+            "tests/plans/test_a.py": (
+                "import ionrig.plans\n"
+                "import ionrig.plans._a as a\n"
+                "from ionrig.plans import _a, plan\n"
+                "from ionrig.plans._a import _helper, plan\n"
+                "from other_library.writer import _RunWriter\n"
+                "\n"
+                "def test_plan():\n"
+                "    from ionrig.plans._a import _helper\n"
+            ),
+        },
+    )
+    assert private_imports_in_tests(tmp_path) == [
+        "tests/plans/test_a.py:2 imports the private module ionrig.plans._a",
+        "tests/plans/test_a.py:3 imports the private name _a from ionrig.plans",
+        "tests/plans/test_a.py:4 imports the private name _helper from ionrig.plans._a",
+        "tests/plans/test_a.py:8 imports the private name _helper from ionrig.plans._a",
     ]
 
 

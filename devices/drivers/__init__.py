@@ -53,6 +53,7 @@ from ._micromanager import (
     MicroManagerCamera,
     MicroManagerError,
     MicroManagerImageError,
+    silence_missing_micromanager_error,
     simulated_core,
 )
 from ._newera import NewEraPump, PumpAlarm, PumpDispensed, PumpStatus, format_ne_number
@@ -60,7 +61,7 @@ from ._nidaqmx import NidaqmxDaq
 from ._pressure import PressureRegulator
 from ._temperature import WARNER_TC_MONITOR_C_PER_V, TemperatureMonitor
 from ._thorlabs import ThorlabsFW102C
-from ._transport import SerialInstrument, is_visa_resource, open_adapter
+from ._transport import READ_POLL_S, SerialInstrument, is_visa_resource, open_adapter
 from ._valves import TtlValveController
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "AXOPATCH_200B_MODE_TELEGRAPH",
     "BETA_SETTINGS",
     "COMMAND_SENSITIVITIES_MV_PER_V",
+    "READ_POLL_S",
     "SWEEP_RATE_RANGE_HZ",
     "WARNER_TC_MONITOR_C_PER_V",
     "AmplifierModeError",
@@ -119,5 +121,6 @@ __all__ = [
     "format_ne_number",
     "is_visa_resource",
     "open_adapter",
+    "silence_missing_micromanager_error",
     "simulated_core",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "MicroManagerError",
     "MicroManagerImageError",
     "SimulatedCameraLike",
+    "silence_missing_micromanager_error",
     "simulated_camera_device",
     "simulated_core",
 ]
@@ -421,9 +422,14 @@ class _DropRecords(logging.Filter):
 
 
 @contextmanager
-def _no_missing_micromanager_error() -> Iterator[None]:
-    """Silence pymmcore-plus's "no Micro-Manager installation" error: a core holding only
-    Python devices needs no adapters, so the message (and its advice) would be wrong."""
+def silence_missing_micromanager_error() -> Iterator[None]:
+    """While in this block, drop pymmcore-plus's "Could not find a compatible Micro-Manager
+    installation" log record (logger ``pymmcore-plus``), which it logs as a core is created.
+
+    For creating a ``UniMMCore`` that will hold only Python devices (as :func:`simulated_core`
+    does): such a core needs no device adapters, so the message and its advice would be wrong.
+    Other records pass, and the filter is removed on leaving the block.
+    """
     logger = logging.getLogger("pymmcore-plus")
     drop = _DropRecords("Could not find a compatible Micro-Manager installation")
     logger.addFilter(drop)
@@ -445,7 +451,7 @@ def simulated_core(
     """
     unicore = _import_pymmcore_plus("pymmcore_plus.experimental.unicore")
     device = simulated_camera_device(camera, exposure_ms=exposure_ms)
-    with _no_missing_micromanager_error():
+    with silence_missing_micromanager_error():
         core = unicore.UniMMCore()
     core.loadPyDevice(label, device)
     core.initializeDevice(label)

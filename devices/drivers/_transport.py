@@ -41,12 +41,15 @@ from ._errors import (
 )
 from ._pyserial_adapter import url_socket_of
 
-__all__ = ["Port", "SerialInstrument", "is_visa_resource", "open_adapter"]
+__all__ = ["READ_POLL_S", "Port", "SerialInstrument", "is_visa_resource", "open_adapter"]
 
 Port: TypeAlias = str | serial.SerialBase | Adapter
 
-# How long one low-level read waits before the driver re-checks its own deadline (real seconds).
-_POLL_S = 0.02
+#: How long one low-level read waits before the driver re-checks its own deadline (real
+#: seconds): :func:`open_adapter` gives every serial port it opens or wraps this read timeout
+#: (a VISA resource gets it in milliseconds), so a read never blocks past a driver's
+#: ``timeout_s`` by more than this.
+READ_POLL_S = 0.02
 
 _VISA_RESOURCE = re.compile(r"^(ASRL|GPIB|USB|TCPIP|VXI|PXI)[^:]*::", re.IGNORECASE)
 
@@ -71,7 +74,7 @@ def open_adapter(
     if isinstance(port, Adapter):
         return port
     if isinstance(port, serial.SerialBase):
-        port.timeout = _POLL_S
+        port.timeout = READ_POLL_S
         return SerialAdapter(port)
     if not isinstance(port, str):
         raise TypeError(f"port must be a str, a serial.SerialBase or an Adapter, got {port!r}")
@@ -90,7 +93,7 @@ def open_adapter(
                         else pyvisa.constants.StopBits.one
                     ),
                 },
-                timeout=int(_POLL_S * 1000) or 1,
+                timeout=int(READ_POLL_S * 1000) or 1,
                 write_termination="",
                 read_termination=None,
             )
@@ -105,7 +108,7 @@ def open_adapter(
             bytesize=serial.EIGHTBITS,
             parity=serial.PARITY_NONE,
             stopbits=serial.STOPBITS_TWO if stop_bits == 2 else serial.STOPBITS_ONE,
-            timeout=_POLL_S,
+            timeout=READ_POLL_S,
             write_timeout=1.0,
         )
     except ValueError as exc:

@@ -139,3 +139,38 @@ def test_a_wheel_that_stops_answering_fails_the_plan_with_a_typed_error(RE, docs
         assert docs.of("stop")[0]["exit_status"] == "fail"
     finally:
         unregister_simulated_instrument("wheel-fault")
+
+
+async def test_the_reached_filter_is_the_confirmed_one_and_unknown_while_moving():
+    """What a camera records for a frame: the filter the driver confirmed reaching; NaN while
+    a move is under way and after one failed."""
+    import asyncio
+    import math
+    import threading
+
+    class SlowDriver(RecordingDriver):
+        def __init__(self):
+            super().__init__()
+            self.release = threading.Event()
+            self.fail = False
+
+        def move(self, position):
+            self.release.wait(5.0)
+            if self.fail:
+                raise OSError("the wheel jammed")
+            super().move(position)
+
+    driver = SlowDriver()
+    async with init_devices():
+        wheel = FilterWheel(driver, FILTERS)
+    assert wheel.reached_wavelength_nm == 380.0  # the position read at connect
+    status = wheel.set("340")
+    await asyncio.sleep(0.05)
+    assert math.isnan(wheel.reached_wavelength_nm)  # under way
+    driver.release.set()
+    await status
+    assert wheel.reached_wavelength_nm == 340.0
+    driver.fail = True
+    with pytest.raises(OSError, match="jammed"):
+        await wheel.set("380")
+    assert math.isnan(wheel.reached_wavelength_nm)  # where it is is not known

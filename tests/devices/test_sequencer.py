@@ -30,21 +30,25 @@ def test_camera_pulses_step_the_loaded_sequence(RE, dg4, world):
     bind_excitation(world, dg4, {1: 340, 2: 380})
     with init_devices():
         sequencer = ExcitationSequencer(SutterLambdaDG4("ionrig-sim://dg4-under-test"), FILTERS)
-    seen = []
+    seen, told = [], []  # the light of each frame, and what the sequencer says it was
 
     @bpp.run_decorator()
     def plan():
         yield from bps.stage(sequencer, wait=True)
         yield from bps.prepare(sequencer, ExcitationSequence(("340", "380"), 6), wait=True)
+        told.append(sequencer.frame_excitation_nm(0))  # loaded, not running: no say
         yield from bps.kickoff(sequencer, wait=True)
-        for _ in range(6):  # the camera's six "exposing" pulses
+        for frame in range(6):  # the camera's six "exposing" pulses
             dg4.trigger()
             seen.append(world.excitation_nm)
+            told.append(sequencer.frame_excitation_nm(frame))
         yield from bps.complete(sequencer, wait=True)
+        told.append(sequencer.frame_excitation_nm(6))  # stopped: the wheel's position holds
         yield from bps.unstage(sequencer, wait=True)
 
     RE(plan())
     assert seen == [340, 380, 340, 380, 340, 380]
+    assert told == [None, *seen, None]
     assert dg4.mode != "running"  # complete left ring-buffer mode
     assert RE(bps.rd(sequencer.sequence)).plan_result == "340,380"
 

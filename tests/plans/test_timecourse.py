@@ -27,11 +27,14 @@ def test_streams_keys_units_and_start_document(session, docs):
         "camera",
         "camera-t_s",
         "camera-roi_sums_adu",
-        "filter_wheel-filter",
-        "filter_wheel-wavelength_nm",
+        "camera-excitation_nm",
         "t_s",
     } <= set(primary)
     assert primary["camera"]["external"] == "STREAM:"
+    # the frame's excitation is recorded once, by the camera beside the frame (as in fly mode)
+    assert primary["camera-excitation_nm"]["external"] == "STREAM:"
+    assert primary["camera-excitation_nm"]["units"] == "nm"
+    assert not any(key.startswith("filter_wheel") for key in primary)
     ratio_keys = descriptors["ratio"]["data_keys"]
     assert "t_s" in ratio_keys and "ratio_cell1" in ratio_keys
     for stream in descriptors.values():
@@ -40,12 +43,13 @@ def test_streams_keys_units_and_start_document(session, docs):
                 assert datakey.get("units"), f"{key} has no units"
     start_doc = run.metadata["start"]
     assert start_doc["dye"] == "Mag-fura-2" and start_doc["excitation_nm"] == [340, 380]
+    assert "excitation_sequence_nm" not in start_doc  # the frames carry their own
     assert start_doc["rig"] == "sim" and start_doc["solution"] == "hbss"
     assert start_doc["calibration"]["kd_mM"] == 1.9
     assert set(start_doc["rois"]) == {f"cell{i}" for i in range(1, 6)}
     assert start_doc["background_roi"]["shape"] == "rectangle"
     assert len(docs.of("event")) == 3 * 2 + 3  # a frame event per wavelength + a ratio event
-    wavelengths = run["primary"]["filter_wheel-wavelength_nm"].read()
+    wavelengths = run["primary"]["camera-excitation_nm"].read()
     assert list(wavelengths) == [340.0, 380.0] * 3
     assert docs.of("stop")[0]["num_events"] == {"primary": 6, "ratio": 3}
 
@@ -180,7 +184,7 @@ def test_fly_mode_pairs_invert_to_the_true_mg_and_match_the_step_contract(dg4_se
     assert docs.of("stop")[0]["num_events"] == {"primary": 8, "ratio": 4}
     start_doc = run.metadata["start"]
     assert start_doc["plan_args"]["mode"] == "fly"
-    assert start_doc["excitation_sequence_nm"] == [340, 380]
+    assert list(run["primary"]["camera-excitation_nm"].read()) == [340.0, 380.0] * 4
     data = read_timecourse(run)
     assert data.roi_sums_adu[340].shape[0] == data.roi_sums_adu[380].shape[0] == 4
     # frames are back to back: 340 then 380 per pair, each after the previous one
@@ -217,6 +221,36 @@ def test_fly_mode_is_faster_than_step_mode_on_the_rig_clock(dg4_session):
     assert durations["fly"] < 0.8 * durations["step"], durations
 
 
+def test_step_and_fly_record_each_frames_true_excitation_under_one_key(dg4_session):
+    """Both modes on one DG-4 rig: every frame's ``camera-excitation_nm`` is the wavelength the
+    simulated world was lit at during that frame's exposure (its ground truth), and
+    ``read_frame``/``read_timecourse`` split the frames by it alike."""
+    from ionrig.data.readers import iter_frames, read_frame
+
+    session = dg4_session
+    world = session.rig.world
+    lit = []  # the world's excitation as each exposure ends (the DG-4 stepped at its start)
+    session.rig.instruments["camera"].observers.insert(
+        0, lambda what, index: lit.append(world.excitation_nm) if what == "exposure_end" else 0
+    )
+    for mode, n_pairs in (("step", 3), ("fly", 4)):
+        lit.clear()
+        _, run = _run(session, n_pairs=n_pairs, exposure_ms=10, mode=mode)
+        recorded = list(run["primary"]["camera-excitation_nm"].read())
+        # the run's frames are the last exposures (after the 380-nm preview for the ROIs)
+        truth = lit[-2 * n_pairs :]
+        assert len(lit) == 2 * n_pairs + 1, mode
+        assert recorded == truth == [340.0, 380.0] * n_pairs, mode
+        assert not any(key.startswith("filter_wheel") for key in run["primary"]), mode
+        frames = np.concatenate([block for _, block in iter_frames(run)])
+        np.testing.assert_array_equal(read_frame(run, wavelength_nm=380, index=-1), frames[-1])
+        np.testing.assert_array_equal(read_frame(run, wavelength_nm=340, index=1), frames[2])
+        data = read_timecourse(run)
+        t_s = np.asarray(run["primary"]["camera-t_s"].read())
+        np.testing.assert_array_equal(data.frame_t_s[340], t_s[0::2])
+        np.testing.assert_array_equal(data.frame_t_s[380], t_s[1::2])
+
+
 @pytest.mark.parametrize("frame", [1, 2])
 def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
     session, docs, frame
@@ -244,6 +278,14 @@ def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
                 threading.Thread(target=RE.request_pause).start()
                 time.sleep(0.3)  # the pause lands at this message: inside the pair
 
+    world = session.rig.world
+    lit = []  # (rig time, the world's excitation) as each exposure starts: the truth
+    session.rig.instruments["camera"].observers.insert(
+        0,
+        lambda what, index: (
+            lit.append((world.clock.now_s(), world.excitation_nm)) if what == "exposing" else None
+        ),
+    )
     RE.subscribe(docs)
     RE.msg_hook = hook
     try:
@@ -261,12 +303,21 @@ def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
     for stream, stream_events in events.items():
         seq = [e["seq_num"] for e in stream_events]
         assert seq == list(range(1, len(seq) + 1)), f"{stream}: {seq}"  # none sent twice
-    wavelengths = [e["data"]["filter_wheel-wavelength_nm"] for e in events["primary"]]
+    (run,) = [session.catalog[-1]]
+    wavelengths = list(run["primary"]["camera-excitation_nm"].read())
     # the interrupted pair's frames (one or both: the pause lands a message or two after it
     # was asked for) stay in primary without a ratio; the pair is taken again
     orphans = len(wavelengths) - 8
     assert orphans in (0, 1, 2)
-    assert wavelengths == [340.0, 380.0] + [340.0, 380.0][:orphans] + [340.0, 380.0] * 3
+    assert wavelengths[:2] + wavelengths[2 + orphans :] == [340.0, 380.0] * 4
+    # every frame records the light it was taken in, the orphans too: bluesky's replay after
+    # the pause triggers the camera again wherever the wheel went meanwhile
+    truth = []
+    for start_s in run["primary"]["camera-t_s"].read():
+        when_s, nm = min(lit, key=lambda exposure: abs(exposure[0] - start_s))
+        assert abs(when_s - start_s) < 0.5  # this frame's exposure (they are seconds apart)
+        truth.append(nm)
+    assert wavelengths == truth
     assert len(events["ratio"]) == 4
     frame_t = [e["data"]["t_s"] for e in events["primary"]]
     pause_s = max(np.diff(frame_t))
@@ -279,7 +330,6 @@ def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
         assert first_s - pause_s / 2 < ratio["data"]["t_s"] < second_s
     # every frame in the camera's file is one primary event's: no frame taken before the
     # pause and dropped by the replay is left behind
-    (run,) = [session.catalog[-1]]
     assert run["primary"]["camera"].read().shape[0] == len(events["primary"])
     camera_frames = [
         sum(
@@ -289,7 +339,8 @@ def test_a_pause_inside_a_pair_retakes_the_pair_whole_without_duplicate_events(
         )
         for primary_uid in [u for u, n in streams.items() if n == "primary"]
     ]
-    assert camera_frames == [len(events["primary"]) * 3]  # frames, t_s and ROI sums
+    # frames, t_s, ROI sums and excitation
+    assert camera_frames == [len(events["primary"]) * 4]
 
 
 def test_step_mode_moves_the_wheel_during_the_readout_never_during_an_exposure(catalog):
@@ -305,16 +356,18 @@ def test_step_mode_moves_the_wheel_during_the_readout_never_during_an_exposure(c
     try:
         moves_before = len(wheel.history)
         _, run = _run(session, n_pairs=4, exposure_ms=20)
-        wavelengths = list(run["primary"]["filter_wheel-wavelength_nm"].read())
+        wavelengths = list(run["primary"]["camera-excitation_nm"].read())
     finally:
         session.close()
     # the run's 8 frames (after the 380-nm preview that found the ROIs)
     starts = [e for e in exposures if e[0] == "exposing"][-8:]
     ends = [e for e in exposures if e[0] == "exposure_end"][-8:]
     assert len(exposures) == 2 * 9
-    # the light is that of the frame's filter from the start to the end of every exposure
+    # the light is that of the frame's filter from the start to the end of every exposure,
+    # and each frame records the light it had
     assert wavelengths == [340.0, 380.0] * 4
     assert [s[1] for s in starts] == [e[1] for e in ends] == [340, 380] * 4
+    assert wavelengths == [s[1] for s in starts]
     # each move after a frame began before that frame's readout (5 ms) was over
     readout_s = rig.config.world.sensor.readout_ms / 1000.0
     move_time_s = 0.040  # Lambda 10-3, speed 1, adjacent filters (docs/reference/instruments.md §1)

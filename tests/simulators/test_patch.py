@@ -372,6 +372,27 @@ def test_same_seed_same_sweeps_other_seed_other_noise_and_the_clock_advances():
     assert not np.array_equal(sweep(3), sweep(4))
 
 
+def test_a_scheduled_seal_loss_happens_at_its_time_and_needs_whole_cell():
+    world, clock = make_world()  # no random seal loss (seal_loss_per_hour 0)
+    patch = world.patch
+    with pytest.raises(PatchError, match="whole cell"):
+        patch.schedule_seal_loss(10.0)  # the pipette is in the bath
+    whole_cell(world, clock)
+    loss_s = clock.now_s() + 100.0
+    with pytest.raises(ValueError, match="at_s"):
+        patch.schedule_seal_loss(clock.now_s() - 1.0)
+    patch.schedule_seal_loss(loss_s)
+    clock.advance_s(99.0)
+    truth = patch.truth()  # brought up to the clock's now
+    assert not truth["seal_lost"] and truth["seal_resistance_GOhm"] > 5.0  # still a gigaseal
+    clock.advance_s(2.0)
+    truth = patch.truth()
+    low, high = patch.config.lost_seal_GOhm_range
+    assert truth["seal_lost"] and low <= truth["seal_resistance_GOhm"] <= high
+    (lost_at_s,) = [t for t, m in patch.events if "seal lost" in m]
+    assert lost_at_s == pytest.approx(loss_s)
+
+
 def test_ra_drift_and_seal_loss_are_seeded_events():
     def night(seed):
         world, clock = make_world(

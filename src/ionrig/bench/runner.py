@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ionrig.bench.params import parse_key_values
+from ionrig.plans import describe_parameter, plan_parameters_schema, python_type_name
 
 __all__ = [
     "RunOutcome",
@@ -96,8 +97,23 @@ def plan_summary(plan: Callable[..., Any], width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
-def _annotation(annotation: Any) -> str:
+def _annotation(plan: Callable[..., Any], parameter: inspect.Parameter) -> str:
+    declared = getattr(plan, "parameter_annotations", {}).get(parameter.name)
+    if declared is not None:  # a pydantic rule: the plain type here, the range below
+        return python_type_name(declared)
+    annotation = parameter.annotation
     return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+
+def plan_parameter_rules(plan: Callable[..., Any]) -> str:
+    """One line per parameter the plan declares a rule for: ``  ramp_ms: number in [5, 2000]
+    ms`` (empty for a plan that declares none)."""
+    lines = []
+    for name in inspect.signature(plan).parameters:
+        described = describe_parameter(plan, name)
+        if described is not None:
+            lines.append(f"  {name}: {described}")
+    return "\n".join(lines)
 
 
 def plan_signature(name: str, plan: Callable[..., Any]) -> str:
@@ -114,7 +130,7 @@ def plan_signature(name: str, plan: Callable[..., Any]) -> str:
         elif parameter.kind is parameter.VAR_POSITIONAL:
             text, star = f"*{text}", True
         if parameter.annotation is not parameter.empty and parameter.name != "rig":
-            text += f": {_annotation(parameter.annotation)}"
+            text += f": {_annotation(plan, parameter)}"
         if parameter.default is not parameter.empty:
             text += f" = {parameter.default!r}"
         parts.append(text)
@@ -150,9 +166,11 @@ def _bind(name: str, plan: Callable[..., Any], params: Mapping[str, Any]) -> Non
     try:
         inspect.signature(plan).bind(object(), **params)
     except TypeError as error:
+        rules = plan_parameter_rules(plan)
         raise UsageError(
             f"{name}: {error}\n  {plan_signature(name, plan)}\n"
-            "  (the rig comes from --rig; give the other parameters as KEY=VALUE)"
+            + (f"{rules}\n" if rules else "")
+            + "  (the rig comes from --rig; give the other parameters as KEY=VALUE)"
         ) from None
 
 
@@ -341,6 +359,22 @@ def _root_cause(error: BaseException) -> str:
         error = error.__cause__
         seen.add(id(error))
     return f"{type(error).__name__}: {error}"
+
+
+def schema_command(plan_name: str | None, *, stdout: TextIO | None = None) -> int:
+    """``ionrig run PLAN --schema``: the JSON Schema of the plan's declared parameters (each
+    number with its ``unit``), for editors and queue front ends. Exit code 0, or 2 for an
+    unknown plan or one that declares no parameters."""
+    import json
+
+    try:
+        plan = _resolve(plan_name)[1]
+        schema = plan_parameters_schema(plan)
+    except (UsageError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(schema, indent=2), file=stdout or sys.stdout)
+    return EXIT_OK
 
 
 def run_command(

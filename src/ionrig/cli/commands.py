@@ -213,8 +213,10 @@ def doctor_command(args) -> int:
 
 
 def run_plan_command(args) -> int:
-    from ionrig.bench.runner import run_command
+    from ionrig.bench.runner import run_command, schema_command
 
+    if args.schema:
+        return schema_command(args.plan)
     return run_command(
         args.plan, args.params, rig=args.rig, data=args.data, time_scale=args.time_scale
     )

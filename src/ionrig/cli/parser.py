@@ -118,6 +118,11 @@ def _add_run(commands) -> None:
     run.add_argument("--rig", default="sim", help=_RIG_HELP)
     run.add_argument("--data", default=argparse.SUPPRESS, help=_DATA_HELP)
     run.add_argument("--time-scale", type=float, default=None, help=_SESSION_TIME_SCALE_HELP)
+    run.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the JSON Schema of the plan's parameters (with units) and run nothing",
+    )
     run.set_defaults(func=handlers.run_plan_command)
 
 

@@ -313,11 +313,11 @@ def _export_patch(nwbfile_for, run, start: Mapping[str, Any]) -> tuple[Any, int,
 
 def _add_imaging_plane(nwbfile, start: Mapping[str, Any], data, shape: tuple[int, int]) -> Any:
     """The ``camera`` device and the ratiometric ``ImagingPlane`` (nm, frames of ``shape``
-    px; imaging rate from the plan's pair interval in s)."""
+    px; the excitations the frames recorded; imaging rate from the plan's pair interval in s)."""
     from pynwb.ophys import OpticalChannel
 
     height, width = shape
-    excitation = [float(nm) for nm in start.get("excitation_nm", (340, 380))]
+    excitation = sorted(data.frame_t_s)  # nm, as recorded with the frames
     emission = float(start.get("emission_nm", 510))
     dye = str(start.get("dye", "Mag-fura-2"))
     camera = nwbfile.create_device(

@@ -23,6 +23,7 @@ from ionrig.analysis import (
 )
 
 __all__ = [
+    "EXCITATION_KEY",
     "MgTimecourse",
     "SolutionChanges",
     "Sweeps",
@@ -86,22 +87,46 @@ def _camera_frames(run):
     return run["primary"]["camera"]
 
 
-def _frame_wavelengths_nm(run, n_frames: int) -> NDArray[np.int64]:
-    """Excitation of each frame: the wheel's readback (step mode), else the start document's
-    hardware sequence repeated (fly mode: frame i at ``excitation_sequence_nm[i % len]``)."""
+#: Data key of each frame's excitation wavelength (nm), recorded by the camera beside the frame
+#: in step and fly mode alike (docs/data-model.md).
+EXCITATION_KEY = "camera-excitation_nm"
+
+
+def _frame_wavelengths_nm(run, n_frames: int) -> NDArray[np.float64]:
+    """Excitation of each frame (nm, whole; NaN where the run recorded none known): the
+    camera's ``camera-excitation_nm`` beside each frame."""
+    primary = run["primary"]
+    if EXCITATION_KEY in primary:
+        recorded = np.asarray(primary[EXCITATION_KEY].read(), dtype=np.float64).reshape(-1)
+    else:
+        recorded = _wavelengths_recorded_before_camera_excitation_nm(run, n_frames)
+    return np.rint(recorded)
+
+
+def _wavelengths_recorded_before_camera_excitation_nm(run, n_frames: int) -> NDArray[np.float64]:
+    """For runs recorded before frames carried ``camera-excitation_nm`` only: step mode's wheel
+    readback in each event (``filter_wheel-wavelength_nm``), else fly mode's start-document
+    sequence repeated (frame i at ``excitation_sequence_nm[i % len]``)."""
     primary = run["primary"]
     if "filter_wheel-wavelength_nm" in primary:
-        return np.rint(primary["filter_wheel-wavelength_nm"].read()).astype(int)
+        return np.asarray(primary["filter_wheel-wavelength_nm"].read(), dtype=np.float64)
     sequence = run.metadata["start"].get("excitation_sequence_nm")
     if not sequence:
-        raise ValueError("the run records neither the wheel's wavelength nor a sequence")
-    return np.resize(np.asarray(sequence, dtype=int), n_frames)
+        raise ValueError(f"{_describe(run)} records no excitation wavelength for its frames")
+    return np.resize(np.asarray(sequence, dtype=np.float64), n_frames)
+
+
+def _recorded_nm(wavelength: NDArray[np.float64]) -> list[int]:
+    """The excitations (whole nm) frames were recorded at, ascending."""
+    return sorted({int(nm) for nm in wavelength[np.isfinite(wavelength)]})
 
 
 def _frames_by_wavelength(run, values: NDArray) -> dict[int, NDArray]:
+    """``values`` (one row per frame) split by the frames' excitation (nm); frames of unknown
+    excitation (the wheel moving) are in none."""
     wavelength = _frame_wavelengths_nm(run, len(values))
     n = min(len(wavelength), len(values))
-    return {int(wl): values[:n][wavelength[:n] == wl] for wl in np.unique(wavelength[:n])}
+    return {nm: values[:n][wavelength[:n] == nm] for nm in _recorded_nm(wavelength[:n])}
 
 
 def read_timecourse(run, *, frames: bool = False) -> Timecourse:
@@ -169,7 +194,7 @@ def read_frame(run, *, wavelength_nm: int = 380, index: int = 0) -> NDArray[np.u
     ``primary`` stream, as a (rows, cols) array of ADU; reads that frame only."""
     node = _camera_frames(run)
     wavelength = _frame_wavelengths_nm(run, node.shape[0])
-    recorded = sorted(set(wavelength.tolist()))
+    recorded = _recorded_nm(wavelength)
     if wavelength_nm not in recorded:
         raise ValueError(
             f"wavelength_nm must be one of {recorded} nm (the excitations of "
@@ -179,8 +204,8 @@ def read_frame(run, *, wavelength_nm: int = 380, index: int = 0) -> NDArray[np.u
     if not -positions.size <= index < positions.size:
         raise ValueError(
             f"index must be in [{-positions.size}, {positions.size - 1}]: the run holds "
-            f"{positions.size} frames at {wavelength_nm} nm (wavelengths: "
-            f"{sorted(set(wavelength.tolist()))} nm), got {index}"
+            f"{positions.size} frames at {wavelength_nm} nm (wavelengths: {recorded} nm), "
+            f"got {index}"
         )
     frame = np.asarray(node[int(positions[index])])
     return frame.reshape(frame.shape[-2:])

@@ -109,7 +109,7 @@ def _perfusion(
     elif p.flow == "peristaltic":
         flow = AnalogPumpFlow(daq, p.pump_ao, mL_per_min_per_V=p.pump_mL_per_min_per_V, clock=clock)
     else:
-        pump = NewEraPump(p.pump_port)
+        pump = NewEraPump(p.pump_port, timeout_s=p.pump_timeout_s)
         pump.diameter_mm = p.syringe_diameter_mm
         flow = SyringePumpFlow(pump)
     return Perfusion(

@@ -187,6 +187,9 @@ class PerfusionConfig:
         dict[Text, Text], described("DO line per solution (default: <device>/port0/line<i>)")
     ] = field(default_factory=dict)
     pump_port: Annotated[Text, described("the NE-500's serial port")] = "ionrig-sim://ne500"
+    pump_timeout_s: Annotated[
+        Number, bounded("the NE-500's reply timeout of each command", "s", gt=0, le=60)
+    ] = 1.0
     syringe_diameter_mm: Annotated[
         Number, bounded("syringe inner diameter", "mm", ge=0.1, le=50)
     ] = 26.59

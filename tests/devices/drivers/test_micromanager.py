@@ -32,9 +32,9 @@ from ionrig.devices.drivers import (  # noqa: E402
     MicroManagerCamera,
     MicroManagerError,
     MicroManagerImageError,
+    silence_missing_micromanager_error,
     simulated_core,
 )
-from ionrig.devices.drivers._micromanager import _no_missing_micromanager_error  # noqa: E402
 from ionrig.simulators import (  # noqa: E402
     CameraError,
     CameraFault,
@@ -62,7 +62,7 @@ def make_world(*, bit_depth: int = 16, seed: int = 3) -> World:
 
 def bare_core(device=None, label: str = "Cam"):
     """A UniMMCore with ``device`` (a unicore camera device) loaded as its current camera."""
-    with _no_missing_micromanager_error():
+    with silence_missing_micromanager_error():
         core = unicore.UniMMCore()
     if device is not None:
         core.loadPyDevice(label, device)
@@ -340,13 +340,35 @@ def test_a_configuration_file_sets_up_the_core(tmp_path, monkeypatch):
         sys.modules.pop(module, None)
 
 
+def test_only_the_missing_micromanager_message_is_silenced_and_only_in_the_block():
+    logger = logging.getLogger("pymmcore-plus")
+    seen: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        with silence_missing_micromanager_error():
+            logger.error("Could not find a compatible Micro-Manager installation at x")
+            logger.error("another error")
+        logger.error("Could not find a compatible Micro-Manager installation at y")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [
+        "another error",
+        "Could not find a compatible Micro-Manager installation at y",
+    ]
+
+
 def test_configuration_errors_name_the_call(tmp_path):
     missing = tmp_path / "missing.cfg"
     with pytest.raises(MicroManagerError, match="loadSystemConfiguration") as caught:
         MicroManagerCamera(bare_core(), config_file=missing)
     assert "missing.cfg" in str(caught.value)
     assert isinstance(caught.value.__cause__, FileNotFoundError)
-    with _no_missing_micromanager_error(), pytest.raises(MicroManagerError, match=r"missing\.cfg"):
+    with (
+        silence_missing_micromanager_error(),
+        pytest.raises(MicroManagerError, match=r"missing\.cfg"),
+    ):
         MicroManagerCamera(config_file=missing)  # core=None: a new CMMCorePlus
     # A C++ adapter (here the Micro-Manager demo camera) needs a Micro-Manager installation.
     config = tmp_path / "demo.cfg"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import ClassVar
+
 import pytest
 import pyvisa.constants
 import pyvisa.errors
 import serial
-from pymeasure.adapters import Adapter, SerialAdapter
+from pymeasure.adapters import Adapter, SerialAdapter, VISAAdapter
 
 from ionrig.devices.drivers import (
+    READ_POLL_S,
     FilterWheel,
     InstrumentCommandError,
     InstrumentDisconnected,
@@ -17,7 +21,6 @@ from ionrig.devices.drivers import (
     NewEraPump,
     SutterLambda10_3,
     ThorlabsFW102C,
-    _transport,
     is_visa_resource,
     open_adapter,
 )
@@ -45,46 +48,76 @@ def test_url_strings_open_through_serial_for_url_and_serial_adapter():
     assert isinstance(adapter, SerialAdapter)
     assert adapter.connection.is_open
     assert adapter.connection.baudrate == 115200
-    assert adapter.connection.timeout == _transport._POLL_S
+    assert adapter.connection.timeout == READ_POLL_S
     adapter.connection.close()
 
 
 def test_port_objects_and_adapters_are_used_as_they_are():
     port = serial.serial_for_url("loop://", timeout=5)
     adapter = open_adapter(port, instrument="x", baud_rate=9600)
-    assert adapter.connection is port and port.timeout == _transport._POLL_S
+    assert adapter.connection is port and port.timeout == READ_POLL_S
     assert open_adapter(adapter, instrument="x", baud_rate=9600) is adapter
     port.close()
     with pytest.raises(TypeError):
         open_adapter(3, instrument="x", baud_rate=9600)  # type: ignore[arg-type]
 
 
-def test_visa_resource_names_open_a_visa_adapter_with_serial_settings(monkeypatch):
-    calls = []
+class _FakeResourceManager:
+    """A VISA backend standing in for NI-VISA/pyvisa-py: records what pymeasure opens, or
+    fails ``open_resource`` with ``error``."""
 
-    class FakeVISAAdapter(Adapter):
-        def __init__(self, resource, **kwargs):
-            super().__init__()
-            calls.append((resource, kwargs))
+    opened: ClassVar[list[tuple[str, str, dict]]] = []
+    error: ClassVar[Exception | None] = None
 
-    monkeypatch.setattr(_transport, "VISAAdapter", FakeVISAAdapter)
-    pump = NewEraPump("ASRL/dev/ttyUSB0::INSTR", baud_rate=9600)
-    assert isinstance(pump.adapter, FakeVISAAdapter)
-    ((resource, kwargs),) = calls
-    assert resource == "ASRL/dev/ttyUSB0::INSTR"
-    assert kwargs["asrl"]["baud_rate"] == 9600
-    assert kwargs["asrl"]["data_bits"] == 8
-    assert kwargs["asrl"]["parity"] == pyvisa.constants.Parity.none
-    assert kwargs["asrl"]["stop_bits"] == pyvisa.constants.StopBits.one
+    def __init__(self, visa_library: str = "") -> None:
+        self.visa_library = visa_library
+
+    def resource_info(self, resource: str) -> SimpleNamespace:
+        return SimpleNamespace(interface_type=pyvisa.constants.InterfaceType.asrl)
+
+    def open_resource(self, resource: str, **kwargs) -> SimpleNamespace:
+        if self.error is not None:
+            raise self.error
+        self.opened.append((self.visa_library, resource, kwargs))
+        return SimpleNamespace(close=lambda: None)
+
+    def close(self) -> None:
+        pass
 
 
-def test_a_missing_visa_backend_is_a_disconnected_error(monkeypatch):
-    def broken(*args, **kwargs):
-        raise pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_resource_not_found)
+@pytest.fixture
+def fake_visa(monkeypatch) -> type[_FakeResourceManager]:
+    """pyvisa's ``ResourceManager`` (what pymeasure's ``VISAAdapter`` opens resources with)
+    replaced by :class:`_FakeResourceManager`."""
+    monkeypatch.setattr(_FakeResourceManager, "opened", [])
+    monkeypatch.setattr(_FakeResourceManager, "error", None)
+    monkeypatch.setattr(pyvisa, "ResourceManager", _FakeResourceManager)
+    return _FakeResourceManager
 
-    monkeypatch.setattr(_transport, "VISAAdapter", broken)
+
+def test_visa_resource_names_open_a_visa_adapter_with_serial_settings(fake_visa):
+    pump = NewEraPump("ASRL/dev/ttyUSB0::INSTR", baud_rate=9600, visa_library="@backend")
+    assert isinstance(pump.adapter, VISAAdapter)
+    ((library, resource, kwargs),) = fake_visa.opened
+    assert (library, resource) == ("@backend", "ASRL/dev/ttyUSB0::INSTR")
+    assert kwargs["baud_rate"] == 9600
+    assert kwargs["data_bits"] == 8
+    assert kwargs["parity"] == pyvisa.constants.Parity.none
+    assert kwargs["stop_bits"] == pyvisa.constants.StopBits.one
+    assert kwargs["timeout"] == round(READ_POLL_S * 1000)  # ms
+
+
+def test_a_visa_resource_that_cannot_be_opened_is_a_disconnected_error(fake_visa):
+    fake_visa.error = pyvisa.errors.VisaIOError(
+        pyvisa.constants.StatusCode.error_resource_not_found
+    )
     with pytest.raises(InstrumentDisconnected, match="VISA"):
         ThorlabsFW102C("ASRL3::INSTR")
+
+
+def test_a_missing_visa_backend_is_a_disconnected_error():
+    with pytest.raises(InstrumentDisconnected, match="VISA resource 'ASRL3::INSTR'"):
+        ThorlabsFW102C("ASRL3::INSTR", visa_library="@ionrig_no_such_backend")
 
 
 @pytest.mark.parametrize("port", ["/dev/ionrig-no-such-tty", "nosuchscheme://x"])

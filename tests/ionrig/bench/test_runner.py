@@ -125,6 +125,29 @@ def test_an_unknown_keyword_shows_the_plans_signature(capsys, params, message):
     assert "the rig comes from --rig" in err
 
 
+def test_the_usage_error_lists_each_declared_parameters_range(capsys):
+    assert main(["run", "trpm7_ramps", "period=2"]) == 2
+    err = capsys.readouterr().err
+    assert "  ramp_ms: number in [5, 2000] ms\n" in err
+    assert "  cm_pF: number in (0, 1000] pF or None\n" in err
+    assert "  leak: one of 'linear', 'first_ramps', 'none'\n" in err
+
+
+def test_schema_prints_the_plans_parameters_as_json_schema(capsys):
+    import jsonschema
+
+    assert main(["run", "trpm7_ramps", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    ramp_ms = schema["properties"]["ramp_ms"]
+    assert (ramp_ms["minimum"], ramp_ms["maximum"], ramp_ms["unit"]) == (5.0, 2000.0, "ms")
+    assert schema["properties"]["duration_s"]["exclusiveMinimum"] == 0.0
+    jsonschema.validate({"ramp_ms": 100.0, "cm_pF": None, "md": {"cell": "c1"}}, schema)
+    for bad in ({"ramp_ms": 1.0}, {"leak": "cubic"}, {"period": 2.0}, {"leak_ramps": 2.5}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    assert main(["run", "no_such_plan", "--schema"]) == 2
+
+
 def test_a_missing_required_parameter_shows_the_signature(capsys):
     assert main(["run", "ratiometric_timecourse"]) == 2
     err = capsys.readouterr().err

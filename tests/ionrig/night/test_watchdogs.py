@@ -350,7 +350,7 @@ def test_seal_loss_fails_the_cell_cleanly(catalog, docs, tmp_path):
     ).start()
     session.RE.subscribe(docs)
     loss_s = clock.now_s() + 150.0
-    patch._next_loss_event = loss_s  # the simulator's seal-loss event, at a known time
+    patch.schedule_seal_loss(loss_s)  # the simulator's seal-loss event, at a known time
     try:
         with pytest.raises(CellFailure, match="seal lost"):
             session.RE(

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from ionrig.rig import doctor_checks
+from ionrig.rig import wiring
 from ionrig.rig.doctor import CheckResult, DoctorReport, run_doctor
 from ionrig.simulators import registered_simulated_instruments
 
@@ -81,11 +81,9 @@ def test_the_doctor_only_identifies_and_reads(tmp_path, monkeypatch):
     """No move, shutter, valve, pump, pressure or holding command: identification, status,
     analog readings and one camera frame. The ne500 variant adds the pump's check."""
     instruments = {}
-    build = doctor_checks.simulate_instruments
+    build = wiring.simulate_instruments  # what the doctor builds a simulated rig with
     monkeypatch.setattr(
-        doctor_checks,
-        "simulate_instruments",
-        lambda *a: instruments.update(build(*a)) or instruments,
+        wiring, "simulate_instruments", lambda *a: instruments.update(build(*a)) or instruments
     )
     before = registered_simulated_instruments()
     report = run_doctor(

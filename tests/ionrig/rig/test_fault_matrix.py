@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pytest
 from bluesky.run_engine import call_in_bluesky_event_loop
 
@@ -150,9 +149,12 @@ def pump_bench(tmp_path_factory):
         tmp_path_factory,
         "matrix-pump",
         filter_wheel={"port": "ionrig-sim://matrix-pump-lambda10-3", "timeout_s": TIMEOUT_S},
-        perfusion={"flow": "ne500", "pump_port": "ionrig-sim://matrix-ne500"},
+        perfusion={
+            "flow": "ne500",
+            "pump_port": "ionrig-sim://matrix-ne500",
+            "pump_timeout_s": TIMEOUT_S,  # the driver's reply timeout
+        },
     )
-    bench.rig.perfusion._flow._pump.timeout_s = TIMEOUT_S  # the driver's reply timeout
     yield bench
     bench.watchdog.stop()
 
@@ -245,7 +247,7 @@ def _arm(bench: Bench, row: Row, kind: str, *, persistent: bool):
 
     def inject() -> None:
         if kind == "garbage" and row.instrument == "daq":
-            instrument._rng = np.random.default_rng(GARBAGE_SEED)
+            instrument.reseed(GARBAGE_SEED)
         instrument.inject(_serial_fault(kind, bench.rig.clock.now_s(), persistent=persistent))
 
     return inject
@@ -377,7 +379,7 @@ def test_a_transient_camera_fault_is_retaken(bench, retries, kind, count):
         assert audit.exit_status == "success"
         _assert_complete(audit, {"primary": 6, "ratio": 3})
         assert len(retries("camera")) == count
-        assert bench.rig.instruments["camera"]._fault is None  # used up
+        assert bench.rig.instruments["camera"].fault is None  # used up
         _assert_safe(bench, perfusion=False)
     finally:
         bench.clear_faults()
@@ -517,7 +519,7 @@ def test_a_failed_run_reads_back_through_the_catalog(session, retries):
     # the frames taken before the fault surfaced: the third was exposing (at 340 nm) while
     # the wheel, started for 380 nm at the end of its exposure, failed
     assert run["primary"]["camera"].read().shape[0] == 3
-    assert list(run["primary"]["filter_wheel-wavelength_nm"].read()) == [340.0, 380.0, 340.0]
+    assert list(run["primary"]["camera-excitation_nm"].read()) == [340.0, 380.0, 340.0]
     assert len(run["ratio"]["t_s"].read()) == 1
     assert len(retries("filter_wheel")) == PERSISTENT - 1
     assert not session.rig.world.shutter_open  # the plan closed it on its way out

@@ -68,15 +68,20 @@ def test_fw102c_settings_round_trip(fw102c):
 
 
 def test_fw102c_errors_then_the_next_command_works(fw102c):
-    _, wheel = fw102c
-    wheel._n_positions = 12  # the driver thinks it drives an FW212C
-    with pytest.raises(InvalidArgumentError) as info:
-        wheel.move(9)
-    assert info.value.value == "9"
-    wheel.write("bogus?")
-    with pytest.raises(UnknownCommandError):
-        wheel.read()
-    assert wheel.position == 1  # the prompt left after the error line was purged
+    _, fixture_wheel = fw102c
+    fixture_wheel.close()  # one driver on the port at a time
+    # a driver told it drives an FW212C (12 positions), on the 6-position simulator
+    wheel = ThorlabsFW102C("ionrig-sim://fw102c", timeout_s=TIMEOUT_S, n_positions=12)
+    try:
+        with pytest.raises(InvalidArgumentError) as info:
+            wheel.move(9)
+        assert info.value.value == "9"
+        wheel.write("bogus?")
+        with pytest.raises(UnknownCommandError):
+            wheel.read()
+        assert wheel.position == 1  # the prompt left after the error line was purged
+    finally:
+        wheel.close()
 
 
 def test_fw212c_has_12_positions(clock):

@@ -22,9 +22,10 @@ from ionrig.devices.drivers import (
     TemperatureMonitor,
 )
 from ionrig.rig.build import filter_wheel_driver
-from ionrig.rig.doctor_report import CheckResult
-from ionrig.rig.doctor_run import CameraFrameError, DoctorRun, Part, error_text
 from ionrig.rig.rigfile import axopatch_channels
+
+from ._check_runner import CameraFrameError, DoctorRun, Part, error_text
+from ._report import CheckResult
 
 __all__ = [
     "check_amplifier",

@@ -1,33 +1,14 @@
-"""Rig bring-up: ``ionrig doctor`` checks every part of a rig without running a plan.
-
-:func:`run_doctor` reads the rig file, then asks each instrument who it is and how it is — the
-filter wheel's identity and status, the syringe pump's firmware and status, one DAQ reading, the
-amplifier's telegraphs (mode, gain, lowpass), the bath temperature, the pressure monitor, the
-camera's model, size and bit depth (and one test frame) — checks the solutions and the DAQ
-wiring in the rig file, and that the data directory is writable with enough free space.
-
-Nothing moves: no filter, shutter, valve, pump, pressure or holding command is sent; only
-identification and status queries, analog input readings and one camera frame. Each check
-runs with a timeout (real seconds), so a dead instrument cannot hang the doctor. On a
-simulated rig the simulated instruments are built from the rig file exactly as ``load_rig``
-builds them (faults of the file's ``faults:`` section included), registered on their
-``ionrig-sim://`` ports while the doctor runs, and the previous registrations restored after.
-"""
+"""``run_doctor``: every check of a rig, in order (the rig file's, then each instrument's, then
+the data directory's)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from ionrig.rig.doctor_checks import (
-    build_simulated_rig,
-    check_daq_wiring,
-    check_data_directory,
-    check_perfusion,
-    check_rig_file,
-    check_solutions,
-)
-from ionrig.rig.doctor_instruments import (
+from ._check_runner import DoctorRun
+from ._data_directory import check_data_directory
+from ._instruments import (
     check_amplifier,
     check_camera,
     check_daq,
@@ -36,10 +17,11 @@ from ionrig.rig.doctor_instruments import (
     check_pump,
     check_temperature,
 )
-from ionrig.rig.doctor_report import CheckResult, DoctorReport, Status
-from ionrig.rig.doctor_run import DoctorRun
+from ._report import DoctorReport
+from ._rig_file import check_daq_wiring, check_perfusion, check_rig_file, check_solutions
+from ._simulated_rig import build_simulated_rig
 
-__all__ = ["CheckResult", "DoctorReport", "Status", "run_doctor"]
+__all__ = ["DEFAULT_MIN_FREE_GB", "DEFAULT_TIMEOUT_S", "INSTRUMENT_CHECKS", "run_doctor"]
 
 #: Default free-space threshold of the data directory's disk (GB = 10⁹ bytes).
 DEFAULT_MIN_FREE_GB = 10.0

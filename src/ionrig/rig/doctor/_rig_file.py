@@ -1,51 +1,20 @@
-"""The doctor's checks of the rig file and the data directory, and the simulated rig it builds.
-
-Nothing here talks to an instrument: the rig file's keys, its solutions, valve lines and DAQ
-channel map are checked as written; a simulated rig's instruments are built from the file as
-``load_rig`` builds them; the data directory must be writable with enough free space.
-"""
+"""The doctor's checks of the rig file as written: its keys, its solutions, the perfusion's valve
+lines and the DAQ channel map. Nothing here talks to an instrument."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
-import psutil
 import yaml
 
-from ionrig.data.catalog import DataLocation, data_directory
 from ionrig.devices.drivers import channel_kind
 from ionrig.rig.config import ConfigError
-from ionrig.rig.doctor_report import CheckResult
-from ionrig.rig.doctor_run import DoctorRun, Part, describe_error, error_text
-from ionrig.rig.rigfile import (
-    RigConfig,
-    read_rig_config,
-    read_solutions,
-    solutions_origin,
-    valve_lines,
-)
-from ionrig.rig.wiring import inject_faults, simulate_instruments
-from ionrig.simulators import (
-    ScaledClock,
-    SimulatedDaq,
-    World,
-    register_simulated_instrument,
-    registered_simulated_instruments,
-    unregister_simulated_instrument,
-)
+from ionrig.rig.rigfile import read_rig_config, read_solutions, solutions_origin, valve_lines
 
-__all__ = [
-    "build_simulated_rig",
-    "check_daq_wiring",
-    "check_data_directory",
-    "check_perfusion",
-    "check_rig_file",
-    "check_solutions",
-    "simulate_rig",
-]
+from ._check_runner import DoctorRun, Part, describe_error
+from ._report import CheckResult
+
+__all__ = ["check_daq_wiring", "check_perfusion", "check_rig_file", "check_solutions"]
 
 
 def check_rig_file(run: DoctorRun) -> bool:
@@ -95,48 +64,6 @@ def check_rig_file(run: DoctorRun) -> bool:
     else:
         run.results.append(CheckResult("rig file", "ok", detail))
     return True
-
-
-def build_simulated_rig(run: DoctorRun) -> bool:
-    """On a simulated rig, build its instruments (False, with a FAIL, if it cannot be)."""
-    config = run.config
-    assert config is not None
-    if not config.simulated:
-        return True
-    try:
-        simulate_rig(run, config)
-    except Exception as error:  # the rig file describes a rig that cannot be built
-        run.results.append(
-            CheckResult(
-                "simulated rig",
-                "FAIL",
-                f"{config.name}: the simulated instruments cannot be built: {error_text(error)}",
-                "correct the rig file (the checks above may name the field)",
-            )
-        )
-        return False
-    return True
-
-
-def simulate_rig(run: DoctorRun, config: RigConfig) -> None:
-    """The simulated instruments behind the ports, as ``load_rig`` builds them."""
-    previous = registered_simulated_instruments()
-
-    def restore() -> None:
-        for name in registered_simulated_instruments():
-            if name not in previous:
-                unregister_simulated_instrument(name)
-        for name, instrument in previous.items():
-            register_simulated_instrument(name, instrument)
-
-    run.closers.insert(0, restore)  # runs last, after the ports are closed
-    clock = ScaledClock(config.time_scale)
-    world = World.from_config(
-        config.world, clock=clock, seed=config.seed, solutions=read_solutions(config)
-    )
-    daq = SimulatedDaq(config.daq.device, clock=clock, ai_resolution_bits=None)
-    run.instruments = simulate_instruments(config, world, daq)
-    inject_faults(run.instruments, config.faults)
 
 
 def check_solutions(run: DoctorRun) -> None:
@@ -266,52 +193,6 @@ def check_daq_wiring(run: DoctorRun) -> None:
         )
 
     run.check("DAQ wiring", part, body)
-
-
-def check_data_directory(run: DoctorRun) -> None:
-    target = run.data_dir if run.data_dir is not None else data_directory()
-    part = Part(f"data directory {target}", "--data or $IONRIG_DATA", in_rig_file=False)
-    root: list[Path] = []
-
-    def writable() -> CheckResult:
-        location = DataLocation.at(run.data_dir)
-        root.append(location.root)
-        with tempfile.NamedTemporaryFile(dir=location.root, prefix=".doctor-") as probe:
-            probe.write(b"ionrig doctor")
-            probe.flush()
-            os.fsync(probe.fileno())
-        return CheckResult(
-            "data directory", "ok", f"{location.root}: writable (catalog/, raw/, journal/)"
-        )
-
-    result = run.check("data directory", part, writable)
-    if result.status == "FAIL":
-        run.results[-1] = CheckResult(
-            result.name,
-            "FAIL",
-            result.detail,
-            "choose a writable directory (--data DIR or $IONRIG_DATA) or fix its permissions",
-        )
-        return
-
-    def free_space() -> CheckResult:
-        free_GB = psutil.disk_usage(str(root[0])).free / 1e9
-        detail = f"{free_GB:.1f} GB free on the disk of {root[0]}"
-        if free_GB < run.min_free_GB:
-            return CheckResult(
-                "disk space",
-                "warn",
-                f"{detail}, below {run.min_free_GB:g} GB",
-                "free space, or put the data on a larger disk (--data DIR); frames fill "
-                "a disk fast (a 128×128 frame pair every 2 s is ~0.4 GB per 12-h night)",
-            )
-        return CheckResult("disk space", "ok", f"{detail} (warns below {run.min_free_GB:g} GB)")
-
-    run.check(
-        "disk space",
-        Part(f"disk of {root[0]}", "--min-free-gb", in_rig_file=False),
-        free_space,
-    )
 
 
 def is_channel(channel: str, kind: str, device: str) -> bool:

@@ -27,8 +27,9 @@ from ionrig.devices.drivers import (
     InstrumentTimeout,
 )
 from ionrig.rig.config import ConfigError
-from ionrig.rig.doctor_report import CheckResult
 from ionrig.rig.rigfile import RigConfig
+
+from ._report import CheckResult
 
 __all__ = [
     "Abandoned",
@@ -207,8 +208,6 @@ class DoctorRun:
                 part, "the instrument refused a query: power-cycle it; is another program using it?"
             )
         return self.fix_hint(part, f"unexpected {type(error).__name__}: see the detail")
-
-    # -- the checks ------------------------------------------------------------------------------
 
 
 class CameraFrameError(Exception):
