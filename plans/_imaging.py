@@ -312,14 +312,17 @@ def _frame(
     next_filter: str | None,
     extra: Sequence[Any],
     interruptions: int,
-) -> MsgGenerator[float | None]:
+) -> MsgGenerator[tuple[float, int] | None]:
     """One ``primary`` event: the camera's frame (with the excitation it records for it: the
     wheel's filter during the exposure), ``t_s`` and ``extra``. As soon as the exposure is
     over the wheel starts for ``next_filter`` (:class:`~ionrig.devices.AfterExposure`), so the
-    filter change runs during the camera's readout and the event's writing. Returns the rig
-    time just before the trigger, or ``None`` without taking a frame when the RunEngine has
-    been interrupted since the pair began (``interruptions`` is the count then): the pair
-    starts again."""
+    filter change runs during the camera's readout and the event's writing.
+
+    Returns the rig time at the exposure's start and the RunEngine's interruption count once
+    the trigger went out (an interruption that lands as the trigger goes out is replayed
+    with it by bluesky, so the exposure comes after the gap and the count already holds it);
+    or ``None`` without taking a frame when the RunEngine has been interrupted since the pair
+    began (``interruptions`` is the count then): the pair starts again."""
     rig = imaging.rig
     camera, wheel = rig.camera, rig.filter_wheel
     yield from _wheel_to(imaging, filter_name)
@@ -328,6 +331,9 @@ def _frame(
         return None  # the wheel, shutter or sample may have changed: no frame for this pair
     group = short_uid("frame")
     yield from bps.trigger(camera, group=group)
+    triggered = imaging.interruptions.count
+    if triggered != interruptions:  # the exposure came after the interruption's gap
+        started_s = yield from rig_time_s(rig)
     if next_filter is not None and next_filter != filter_name:
         if imaging.wheel_after_exposure is None:
             imaging.wheel_after_exposure = AfterExposure(camera, wheel)
@@ -338,7 +344,7 @@ def _frame(
     for readable in (camera, rig.t_s, *extra):
         yield from bps.read(readable)
     yield from bps.save()
-    return float(started_s)
+    return float(started_s), triggered
 
 
 def take_pair(
@@ -378,9 +384,12 @@ def take_pair(
         for index, filter_name in enumerate(filters):
             last = index == len(filters) - 1
             next_filter = filters[0] if last and next_pair else None if last else filters[index + 1]
-            started_s = yield from _frame(imaging, filter_name, next_filter, extra, interruptions)
-            if started_s is None:
+            taken = yield from _frame(imaging, filter_name, next_filter, extra, interruptions)
+            if taken is None:
                 break  # interrupted before this exposure: start the pair again
+            started_s, triggered = taken
+            if index == 0:  # a gap before the pair's first exposure does not split it
+                interruptions = triggered
             starts.append(started_s)
             yield from bps.checkpoint()
             if imaging.interruptions.count != interruptions:
