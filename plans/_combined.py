@@ -26,9 +26,7 @@ from ._ramps import (
     RampMV,
     RampProtocol,
     RunDurationS,
-    check_ramp_leak,
-    check_sweep_fits,
-    periodic_ramps,
+    checked_ramps,
     ramp_tick,
     trpm7_keys,
 )
@@ -77,14 +75,7 @@ def imaging_with_ramps(
             f"pair_every_s must be a multiple of period_s ({period_s:g} s), got {pair_every_s:g}"
         )
     request = check_imaging(rig, exposure_ms=exposure_ms, rois=rois, background_roi=background_roi)
-    if not (min(start_mV, stop_mV) <= -80 and max(start_mV, stop_mV) >= 80):
-        raise PlanParameterError(
-            f"start_mV..stop_mV must span -80..+80 mV, got {start_mV:g}..{stop_mV:g}"
-        )
-    check_sweep_fits(ramp_ms, period_s)  # 10 ms at holding before and after the ramp
-    ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
-    patch_amplifier(rig)
-    ramps = periodic_ramps(
+    ramps = checked_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
         stop_mV=stop_mV,
@@ -92,9 +83,12 @@ def imaging_with_ramps(
         sample_rate_Hz=sample_rate_Hz,
         period_s=period_s,
         duration_s=duration_s,
-        leak=ramp_leak,
+        leak=leak,
+        leak_fit_mV=leak_fit_mV,
+        leak_ramps=leak_ramps,
         cm_pF=cm_pF,
     )
+    patch_amplifier(rig)
     args = {
         "duration_s": duration_s,
         "period_s": period_s,
@@ -107,8 +101,8 @@ def imaging_with_ramps(
         "sample_rate_Hz": sample_rate_Hz,
         "cm_pF": cm_pF,
         "leak": leak,
-        "leak_fit_mV": list(ramp_leak.fit_mV),
-        "leak_ramps": ramp_leak.n_template,
+        "leak_fit_mV": list(ramps.leak.fit_mV),
+        "leak_ramps": ramps.leak.n_template,
     }
     return _combined_run(rig, request, ramps, round(ratio_ticks), args, md)
 

@@ -39,6 +39,7 @@ __all__ = [
     "RunDurationS",
     "check_ramp_leak",
     "check_sweep_fits",
+    "checked_ramps",
     "ramp_command",
     "ramp_tick",
     "trpm7_keys",
@@ -196,6 +197,44 @@ class RampProtocol:
     cm_pF: float | None
 
 
+def checked_ramps(
+    *,
+    holding_mV: float,
+    start_mV: float,
+    stop_mV: float,
+    ramp_ms: float,
+    sample_rate_Hz: float,
+    period_s: float,
+    duration_s: float,
+    leak: str,
+    leak_fit_mV: Any,
+    leak_ramps: int,
+    cm_pF: float | None,
+) -> RampProtocol:
+    """The ramps of a run-up plan from its declared parameters, after the checks that join
+    several of them (:class:`PlanParameterError` naming them): the ramp spans the ±80 mV
+    read-outs, a sweep fits in a period, and the leak options (:func:`check_ramp_leak`)."""
+    if not (
+        min(start_mV, stop_mV) <= min(TRPM7_AT_MV) and max(start_mV, stop_mV) >= max(TRPM7_AT_MV)
+    ):
+        raise PlanParameterError(
+            f"start_mV..stop_mV must span -80..+80 mV (the §8.1 read-outs), got "
+            f"{start_mV:g}..{stop_mV:g}"
+        )
+    check_sweep_fits(ramp_ms, period_s)
+    return periodic_ramps(
+        holding_mV=holding_mV,
+        start_mV=start_mV,
+        stop_mV=stop_mV,
+        ramp_ms=ramp_ms,
+        sample_rate_Hz=sample_rate_Hz,
+        period_s=period_s,
+        duration_s=duration_s,
+        leak=check_ramp_leak(leak, leak_fit_mV, leak_ramps),
+        cm_pF=cm_pF,
+    )
+
+
 def periodic_ramps(
     *,
     holding_mV: float,
@@ -264,16 +303,7 @@ def trpm7_ramps(
     ``leak_fit_mV``; ``"first_ramps"`` subtracts the mean of the first ``leak_ramps``; the
     analysis can redo it from the sweeps). Returns the start uid.
     """
-    low, high = min(start_mV, stop_mV), max(start_mV, stop_mV)
-    if not (low <= min(TRPM7_AT_MV) and high >= max(TRPM7_AT_MV)):
-        raise PlanParameterError(
-            f"start_mV..stop_mV must span -80..+80 mV (the §8.1 read-outs), got "
-            f"{start_mV:g}..{stop_mV:g}"
-        )
-    check_sweep_fits(ramp_ms, period_s)
-    ramp_leak = check_ramp_leak(leak, leak_fit_mV, leak_ramps)
-    patch_amplifier(rig)
-    ramps = periodic_ramps(
+    ramps = checked_ramps(
         holding_mV=holding_mV,
         start_mV=start_mV,
         stop_mV=stop_mV,
@@ -281,9 +311,12 @@ def trpm7_ramps(
         sample_rate_Hz=sample_rate_Hz,
         period_s=period_s,
         duration_s=duration_s,
-        leak=ramp_leak,
+        leak=leak,
+        leak_fit_mV=leak_fit_mV,
+        leak_ramps=leak_ramps,
         cm_pF=cm_pF,
     )
+    patch_amplifier(rig)
     args = {
         "duration_s": duration_s,
         "period_s": period_s,
@@ -294,8 +327,8 @@ def trpm7_ramps(
         "sample_rate_Hz": sample_rate_Hz,
         "cm_pF": cm_pF,
         "leak": leak,
-        "leak_fit_mV": list(ramp_leak.fit_mV),
-        "leak_ramps": ramp_leak.n_template,
+        "leak_fit_mV": list(ramps.leak.fit_mV),
+        "leak_ramps": ramps.leak.n_template,
     }
     return _trpm7_run(rig, ramps, args, md)
 
